@@ -1,0 +1,909 @@
+"""The hook over the signed EMR Serverless Spark Ray API.
+
+Every call, sync or async, goes through one request builder (:func:`~airflow_provider_emr_ray.api.build_request`),
+one signer (:mod:`~airflow_provider_emr_ray.signing`) and one retry policy
+(:class:`~airflow_provider_emr_ray.retry.RetryPolicy`). The retry loop itself is written once, as
+a generator that yields what it needs (a credential, a request to send, a pause); a short sync
+driver and a short async driver perform that I/O.
+
+httpx, the credentials SDK and the pydantic models are imported on first use, not when this
+module is imported: DAG files import the operators (and so this module) on every parse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import weakref
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_emr_ray import __version__
+from airflow_provider_emr_ray.api import ACTIONS, PreparedRequest, build_request, regional_endpoint
+from airflow_provider_emr_ray.exceptions import EmrRayError, EmrRayValidationError
+from airflow_provider_emr_ray.retry import Outcome, RetryPolicy, parse_retry_after
+from airflow_provider_emr_ray.signing import sign_headers
+
+if TYPE_CHECKING:
+    import httpx
+
+    from airflow_provider_emr_ray.credentials import Credential, CredentialProvider
+    from airflow_provider_emr_ray.models import RayCluster, RayJob
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 5
+MAX_PAGES = 10_000
+USER_AGENT = f"airflow-provider-emr-ray/{__version__}"
+
+_CRED = object()  # what the call generator yields when it needs a credential
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """Everything a call needs, read once from the connection (and the hook's arguments)."""
+
+    endpoint: str
+    host: str
+    region_id: str | None
+    workspace_id: str | None
+    timeout: float
+    retry: RetryPolicy
+    credentials: CredentialProvider = field(repr=False)
+
+
+def _positive_number(field_name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise EmrRayValidationError(field_name, f"must be a positive number of seconds, got {value!r}") from None
+    if number <= 0:
+        raise EmrRayValidationError(field_name, f"must be a positive number of seconds, got {value!r}")
+    return number
+
+
+def _non_negative_int(field_name: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise EmrRayValidationError(field_name, f"must be an integer ≥ 0, got {value!r}")
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise EmrRayValidationError(field_name, f"must be an integer ≥ 0, got {value!r}") from None
+    if number < 0:
+        raise EmrRayValidationError(field_name, f"must be an integer ≥ 0, got {value!r}")
+    return number
+
+
+def _require_id(field_name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise EmrRayValidationError(field_name, f"must be a non-empty string, got {value!r}")
+    if value != value.strip() or "/" in value:
+        raise EmrRayValidationError(field_name, f"must not contain '/' or surrounding spaces, got {value!r}")
+    return value
+
+
+def _check_name(field_name: str, value: Any) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= 64:
+        raise EmrRayValidationError(field_name, f"must be a string of 1 to 64 characters, got {value!r}")
+    return value
+
+
+def _epoch_ms(field_name: str, value: datetime | int | float | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise EmrRayValidationError(field_name, "a datetime must be timezone-aware")
+        return int(value.timestamp() * 1000)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return int(value)
+    raise EmrRayValidationError(field_name, f"must be a timezone-aware datetime or epoch milliseconds, got {value!r}")
+
+
+def _json_text(field_name: str, value: str | Mapping[str, Any] | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError as err:
+            raise EmrRayValidationError(field_name, f"must be a JSON object: {err}") from None
+        if not isinstance(parsed, dict):
+            raise EmrRayValidationError(field_name, "must be a JSON object")
+        return value
+    raise EmrRayValidationError(field_name, f"must be a dict or a JSON string, got {type(value).__name__}")
+
+
+def _cpu_text(field_name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise EmrRayValidationError(field_name, f"must be a positive number, got {value!r}") from None
+    if isinstance(value, bool) or number <= 0:
+        raise EmrRayValidationError(field_name, f"must be a positive number, got {value!r}")
+    return str(value) if isinstance(value, str) else (str(int(number)) if number == int(number) else str(number))
+
+
+# One httpx.AsyncClient per event loop (and endpoint settings), shared by every hook in that
+# loop: thousands of triggers in one triggerer share a connection pool instead of each opening
+# their own.
+_ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, httpx.AsyncClient]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class EmrRayHook(BaseHook):
+    """Interact with the Ray API of Alibaba Cloud EMR Serverless Spark.
+
+    The connection (type ``emr_ray``) holds the AccessKey ID as login and the AccessKey secret as
+    password; extras give ``region_id``, ``workspace_id``, an optional ``endpoint`` (full URL, for
+    a VPC endpoint or the local emulator) and the credential mode (``credential_type`` with
+    ``security_token``, ``role_arn``, ``oidc_provider_arn``, ...). The connection is read on the
+    first call, not when the hook is created.
+
+    Every method has an async twin prefixed with ``a`` (``aget_ray_job``, ...).
+
+    :param emr_ray_conn_id: the Airflow connection to use.
+    :param region_id: overrides the connection's ``region_id`` extra.
+    :param workspace_id: overrides the connection's ``workspace_id`` extra.
+    :param timeout: per-request timeout in seconds (default: the ``timeout`` extra, else 30).
+    :param max_retries: retries of transient failures (default: the ``max_retries`` extra, else 5).
+    :param retry_policy: a complete :class:`~airflow_provider_emr_ray.retry.RetryPolicy` (tests, tuning).
+    :param transport: an ``httpx`` transport for the sync client (tests: ``httpx.MockTransport``,
+        ``httpx.ASGITransport`` does not support sync use, so use ``httpx.WSGITransport`` or a served emulator).
+    :param async_transport: an ``httpx`` async transport (tests: ``httpx.ASGITransport(app)``).
+    :param credential_provider: a ready credential provider, bypassing the connection's credentials.
+    """
+
+    conn_name_attr = "emr_ray_conn_id"
+    default_conn_name = "emr_ray_default"
+    conn_type = "emr_ray"
+    hook_name = "Alibaba Cloud EMR Serverless Ray"
+
+    def __init__(
+        self,
+        emr_ray_conn_id: str = default_conn_name,
+        region_id: str | None = None,
+        workspace_id: str | None = None,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+        credential_provider: CredentialProvider | None = None,
+    ) -> None:
+        super().__init__()
+        self.emr_ray_conn_id = emr_ray_conn_id
+        self.region_id = region_id
+        self.workspace_id = workspace_id
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._retry_policy = retry_policy
+        self._transport = transport
+        self._async_transport = async_transport
+        self._credential_provider = credential_provider
+        self._settings_cache: _Settings | None = None
+        self._client_cache: httpx.Client | None = None
+
+    # ------------------------------------------------------------------ connection & settings
+
+    def _settings_from_connection(self, conn: Any) -> _Settings:
+        from airflow.sdk.log import mask_secret
+
+        extra = conn.extra_dejson if conn is not None else {}
+        login = conn.login if conn is not None else None
+        password = conn.password if conn is not None else None
+        # Register secrets with the masker the moment they are read.
+        for secret in (password, extra.get("security_token")):
+            if secret:
+                mask_secret(secret)
+
+        region_id = self.region_id or extra.get("region_id") or None
+        workspace_id = self.workspace_id or extra.get("workspace_id") or None
+        endpoint = extra.get("endpoint") or None
+        if endpoint:
+            parts = urlsplit(str(endpoint))
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise EmrRayValidationError(
+                    "endpoint", f"must be a full URL with scheme http or https, got {endpoint!r}"
+                )
+            endpoint = f"{parts.scheme}://{parts.netloc}"
+        elif region_id:
+            endpoint = regional_endpoint(region_id)
+        else:
+            raise EmrRayValidationError(
+                "region_id", f"is required (connection {self.emr_ray_conn_id!r} has neither region_id nor endpoint)"
+            )
+        timeout = self._timeout if self._timeout is not None else extra.get("timeout", DEFAULT_TIMEOUT)
+        timeout = _positive_number("timeout", timeout)
+        if self._retry_policy is not None:
+            policy = self._retry_policy
+        else:
+            retries = self._max_retries if self._max_retries is not None else extra.get("max_retries", DEFAULT_MAX_RETRIES)
+            policy = RetryPolicy(max_retries=_non_negative_int("max_retries", retries))
+        provider = self._credential_provider
+        if provider is None:
+            from airflow_provider_emr_ray.credentials import provider_from_connection
+
+            provider = provider_from_connection(login=login, password=password, extra=extra, on_secret=mask_secret)
+        return _Settings(
+            endpoint=endpoint,
+            host=urlsplit(endpoint).netloc,
+            region_id=region_id,
+            workspace_id=workspace_id,
+            timeout=timeout,
+            retry=policy,
+            credentials=provider,
+        )
+
+    @property
+    def settings(self) -> _Settings:
+        """The resolved settings (reads the connection on first access)."""
+        if self._settings_cache is None:
+            self._settings_cache = self._settings_from_connection(self.get_connection(self.emr_ray_conn_id))
+        return self._settings_cache
+
+    async def asettings(self) -> _Settings:
+        """Async :attr:`settings`: reads the connection without blocking the event loop."""
+        if self._settings_cache is None:
+            aget = getattr(BaseHook, "aget_connection", None)
+            if aget is not None:
+                conn = await aget(self.emr_ray_conn_id)
+            else:  # Airflow versions without an async connection getter
+                conn = await asyncio.to_thread(self.get_connection, self.emr_ray_conn_id)
+            self._settings_cache = self._settings_from_connection(conn)
+        return self._settings_cache
+
+    def get_conn(self) -> httpx.Client:
+        """The hook's ``httpx.Client`` (one per hook, reused across calls)."""
+        if self._client_cache is None:
+            import httpx
+
+            s = self.settings
+            self._client_cache = httpx.Client(
+                base_url=s.endpoint, timeout=s.timeout, transport=self._transport, headers={"user-agent": USER_AGENT}
+            )
+        return self._client_cache
+
+    async def aget_conn(self) -> httpx.AsyncClient:
+        """The ``httpx.AsyncClient`` of the running event loop (shared by hooks with the same endpoint)."""
+        import httpx
+
+        s = await self.asettings()
+        loop = asyncio.get_running_loop()
+        per_loop = _ASYNC_CLIENTS.setdefault(loop, {})
+        key = (s.endpoint, s.timeout, id(self._async_transport) if self._async_transport else None)
+        client = per_loop.get(key)
+        if client is None or client.is_closed:
+            client = per_loop[key] = httpx.AsyncClient(
+                base_url=s.endpoint,
+                timeout=s.timeout,
+                transport=self._async_transport,
+                headers={"user-agent": USER_AGENT},
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+            )
+        return client
+
+    def close(self) -> None:
+        """Close the hook's sync client (async clients belong to their event loop)."""
+        if self._client_cache is not None:
+            self._client_cache.close()
+            self._client_cache = None
+
+    # ------------------------------------------------------------------ the one call path
+
+    def _workspace(self, s: _Settings) -> str:
+        if not s.workspace_id:
+            raise EmrRayValidationError(
+                "workspace_id",
+                f"is required: give it to the hook or as the workspace_id extra of connection {self.emr_ray_conn_id!r}",
+            )
+        return s.workspace_id
+
+    def _exchange(self, s: _Settings, prepared: PreparedRequest) -> Generator[Any, Any, Any]:
+        """The retry loop of one call, free of I/O.
+
+        Yields ``_CRED`` (send back a :class:`Credential`), a ``float`` (sleep that long, send
+        back ``None``) or a ``(method, target, headers, body)`` tuple (send back the
+        :class:`Outcome`). Returns the decoded JSON of the successful answer.
+        """
+        action = prepared.action
+        retry_number = 0
+        while True:
+            cred: Credential = yield _CRED
+            headers = sign_headers(
+                method=action.method,
+                host=s.host,
+                path=prepared.path,
+                query=prepared.query,
+                body=prepared.body,
+                action=action.name,
+                access_key_id=cred.access_key_id,
+                access_key_secret=cred.access_key_secret,
+                security_token=cred.security_token,
+            )
+            outcome: Outcome = yield (action.method, prepared.target, headers, prepared.body)
+            decision = s.retry.decide(action.name, action.idempotent, outcome, retry_number)
+            if decision.error is not None:
+                raise decision.error
+            if decision.delay is None:
+                return decision.result
+            retry_number += 1
+            self.log.warning(
+                "%s failed (%s); retry %d of %d in %.2f s",
+                action.name,
+                decision.reason,
+                retry_number,
+                s.retry.max_retries,
+                decision.delay,
+            )
+            yield decision.delay
+
+    @staticmethod
+    def _outcome_from_response(response: httpx.Response) -> Outcome:
+        try:
+            payload = json.loads(response.content) if response.content else {}
+        except ValueError:
+            payload = None
+        return Outcome(
+            status=response.status_code,
+            payload=payload,
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+        )
+
+    @staticmethod
+    def _outcome_from_error(error: Exception) -> Outcome:
+        import httpx
+
+        never_sent = isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+        return Outcome(
+            status=None,
+            transport_error=type(error).__name__,
+            transport_detail=str(error)[:200],
+            sent=not never_sent,
+        )
+
+    def _call(self, name: str, path_params: Mapping[str, str] | None = None, query=None, body=None) -> Any:
+        import httpx
+
+        s = self.settings
+        prepared = build_request(name, {"workspaceId": self._workspace(s), **(path_params or {})}, query, body)
+        client = self.get_conn()
+        steps = self._exchange(s, prepared)
+        reply: Any = None
+        try:
+            while True:
+                step = steps.send(reply)
+                if step is _CRED:
+                    reply = s.credentials.get()
+                elif isinstance(step, float):
+                    time.sleep(step)
+                    reply = None
+                else:
+                    method, target, headers, content = step
+                    try:
+                        reply = self._outcome_from_response(
+                            client.request(method, target, headers=headers, content=content)
+                        )
+                    except httpx.TransportError as err:
+                        reply = self._outcome_from_error(err)
+        except StopIteration as done:
+            return done.value
+
+    async def _acall(self, name: str, path_params: Mapping[str, str] | None = None, query=None, body=None) -> Any:
+        import httpx
+
+        s = await self.asettings()
+        prepared = build_request(name, {"workspaceId": self._workspace(s), **(path_params or {})}, query, body)
+        client = await self.aget_conn()
+        steps = self._exchange(s, prepared)
+        reply: Any = None
+        try:
+            while True:
+                step = steps.send(reply)
+                if step is _CRED:
+                    reply = await s.credentials.aget()
+                elif isinstance(step, float):
+                    await asyncio.sleep(step)
+                    reply = None
+                else:
+                    method, target, headers, content = step
+                    try:
+                        reply = self._outcome_from_response(
+                            await client.request(method, target, headers=headers, content=content)
+                        )
+                    except httpx.TransportError as err:
+                        reply = self._outcome_from_error(err)
+        except StopIteration as done:
+            return done.value
+
+    # ------------------------------------------------------------------ request bodies
+
+    @staticmethod
+    def _cluster_body(
+        *,
+        name: str | None,
+        head_spec: Any,
+        worker_spec: Sequence[Any] | None,
+        display_release_version: str | None,
+        description: str | None,
+        network_service_name: str | None,
+        volume_ids: Sequence[str] | None,
+        extra_param: str | Mapping[str, Any] | None,
+        name_required: bool,
+    ) -> dict[str, Any]:
+        from airflow_provider_emr_ray import models
+
+        if name is not None or name_required:
+            _check_name("name", name)
+        if volume_ids is not None and (
+            isinstance(volume_ids, str) or not all(isinstance(v, str) and v for v in volume_ids)
+        ):
+            raise EmrRayValidationError("volume_ids", "must be a list of non-empty strings")
+        return {
+            "name": name,
+            "description": description,
+            "displayReleaseVersion": display_release_version,
+            "networkServiceName": network_service_name,
+            "headSpec": models.to_wire(head_spec, models.HeadSpec) if head_spec is not None else None,
+            "workerSpec": models.to_wire_list(worker_spec, models.WorkerSpec) if worker_spec is not None else None,
+            "volumeIds": list(volume_ids) if volume_ids is not None else None,
+            "extraParam": _json_text("extra_param", extra_param),
+        }
+
+    @staticmethod
+    def _job_body(**kw: Any) -> dict[str, Any]:
+        from airflow_provider_emr_ray import models
+
+        entrypoint = kw["entrypoint"]
+        if not isinstance(entrypoint, str) or not entrypoint.strip():
+            raise EmrRayValidationError("entrypoint", f"must be a non-empty command line, got {entrypoint!r}")
+        if kw["name"] is not None:
+            _check_name("name", kw["name"])
+        if kw["cluster_id"] is not None:
+            _require_id("cluster_id", kw["cluster_id"])
+        if kw["cluster_id"] is None and kw["head_spec"] is None:
+            raise EmrRayValidationError(
+                "cluster_id", "give cluster_id (run on an existing cluster) or head_spec (a job-scoped cluster)"
+            )
+        if kw["cluster_id"] is not None and (kw["head_spec"] is not None or kw["worker_spec"] is not None):
+            raise EmrRayValidationError("head_spec", "cannot be combined with cluster_id")
+        for key in ("ttl_seconds_after_finished", "active_deadline_seconds"):
+            if kw[key] is not None:
+                _non_negative_int(key, kw[key])
+        if kw["entrypoint_memory"] is not None:
+            models.to_wire({"memory": kw["entrypoint_memory"]}, models.HeadSpec)  # same rule as spec memory
+        volume_ids = kw["volume_ids"]
+        if volume_ids is not None and (isinstance(volume_ids, str) or not all(isinstance(v, str) and v for v in volume_ids)):
+            raise EmrRayValidationError("volume_ids", "must be a list of non-empty strings")
+        return {
+            "entrypoint": entrypoint,
+            "name": kw["name"],
+            "clusterId": kw["cluster_id"],
+            "displayReleaseVersion": kw["display_release_version"],
+            "networkServiceName": kw["network_service_name"],
+            "tags": models.tags_to_wire(kw["tags"]) if kw["tags"] is not None else None,
+            "runtimeEnvJson": _json_text("runtime_env_json", kw["runtime_env_json"]),
+            "workingDir": kw["working_dir"],
+            "metadataJson": _json_text("metadata_json", kw["metadata_json"]),
+            "submissionMode": kw["submission_mode"],
+            "entrypointNumCpus": _cpu_text("entrypoint_num_cpus", kw["entrypoint_num_cpus"]),
+            "entrypointNumGpus": _cpu_text("entrypoint_num_gpus", kw["entrypoint_num_gpus"]),
+            "entrypointMemory": kw["entrypoint_memory"],
+            "entrypointResources": _json_text("entrypoint_resources", kw["entrypoint_resources"]),
+            "shutdownAfterJobFinishes": kw["shutdown_after_job_finishes"],
+            "ttlSecondsAfterFinished": kw["ttl_seconds_after_finished"],
+            "activeDeadlineSeconds": kw["active_deadline_seconds"],
+            "headSpec": models.to_wire(kw["head_spec"], models.HeadSpec) if kw["head_spec"] is not None else None,
+            "workerSpec": models.to_wire_list(kw["worker_spec"], models.WorkerSpec)
+            if kw["worker_spec"] is not None
+            else None,
+            "volumeIds": list(volume_ids) if volume_ids is not None else None,
+            "extraParam": _json_text("extra_param", kw["extra_param"]),
+        }
+
+    @staticmethod
+    def _list_jobs_query(
+        name: str | None,
+        submission_id: str | None,
+        task_biz_id: str | None,
+        submit_time_start: datetime | int | None,
+        submit_time_end: datetime | int | None,
+    ) -> dict[str, Any]:
+        start = _epoch_ms("submit_time_start", submit_time_start)
+        end = _epoch_ms("submit_time_end", submit_time_end)
+        if start is not None and end is not None and start > end:
+            raise EmrRayValidationError("submit_time_start", "must not be after submit_time_end")
+        window = None
+        if start is not None or end is not None:
+            window = {k: v for k, v in (("startTime", start), ("endTime", end)) if v is not None}
+        return {"name": name, "submissionId": submission_id, "taskBizId": task_biz_id, "submitTime": window}
+
+    @staticmethod
+    def _page_size(page_size: int) -> int:
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 100:
+            raise EmrRayValidationError("page_size", f"must be an integer from 1 to 100, got {page_size!r}")
+        return page_size
+
+    # ------------------------------------------------------------------ clusters (sync)
+
+    def create_ray_cluster(
+        self,
+        *,
+        name: str,
+        head_spec: Any = None,
+        worker_spec: Sequence[Any] | None = None,
+        display_release_version: str | None = None,
+        description: str | None = None,
+        network_service_name: str | None = None,
+        volume_ids: Sequence[str] | None = None,
+        extra_param: str | Mapping[str, Any] | None = None,
+    ) -> str:
+        """Create a Ray cluster (CreateRayCluster) and return its ``clusterId``.
+
+        Never re-sent once it may have reached the service: a read timeout or 5xx raises
+        :class:`~airflow_provider_emr_ray.exceptions.EmrRayOutcomeUnknownError`.
+
+        :param name: the cluster name, 1 to 64 characters.
+        :param head_spec: the head node (dict in snake_case or camelCase, or ``HeadSpec``).
+        :param worker_spec: worker groups (up to 50; dicts or ``WorkerSpec``).
+        :param display_release_version: the engine version, e.g. ``ray-1.0.0 (Ray 2.47.1, Python 3.12)``.
+        :param description: free text.
+        :param network_service_name: the network connection to use (VPC access).
+        :param volume_ids: volumes to mount.
+        :param extra_param: extra parameters (dict or JSON string).
+        """
+        body = self._cluster_body(
+            name=name, head_spec=head_spec, worker_spec=worker_spec, display_release_version=display_release_version,
+            description=description, network_service_name=network_service_name, volume_ids=volume_ids,
+            extra_param=extra_param, name_required=True,
+        )  # fmt: skip
+        return self._call("CreateRayCluster", body=body)["clusterId"]
+
+    def update_ray_cluster(
+        self,
+        cluster_id: str,
+        *,
+        name: str | None = None,
+        head_spec: Any = None,
+        worker_spec: Sequence[Any] | None = None,
+        display_release_version: str | None = None,
+        description: str | None = None,
+        network_service_name: str | None = None,
+        volume_ids: Sequence[str] | None = None,
+        extra_param: str | Mapping[str, Any] | None = None,
+    ) -> str:
+        """Update a Ray cluster (UpdateRayCluster); the parameters are those of :meth:`create_ray_cluster`."""
+        body = self._cluster_body(
+            name=name, head_spec=head_spec, worker_spec=worker_spec, display_release_version=display_release_version,
+            description=description, network_service_name=network_service_name, volume_ids=volume_ids,
+            extra_param=extra_param, name_required=False,
+        )  # fmt: skip
+        answer = self._call("UpdateRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)}, body=body)
+        return answer.get("clusterId") or cluster_id
+
+    def get_ray_cluster(self, cluster_id: str) -> RayCluster:
+        """Describe a Ray cluster (GetRayCluster)."""
+        from airflow_provider_emr_ray.models import RayCluster
+
+        data = self._call("GetRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)})
+        return RayCluster.model_validate(data)
+
+    def _list_clusters_pages(self, page_size: int) -> Generator[dict[str, Any], Any, None]:
+        self._page_size(page_size)
+        for page in range(1, MAX_PAGES + 1):
+            yield {"pageNum": page, "pageSize": page_size}
+
+    @staticmethod
+    def _page_done(items: list, answer: dict, page_size: int, seen: int) -> bool:
+        total = answer.get("totalCount")
+        if isinstance(total, int) and seen >= total:
+            return True
+        return len(items) < page_size
+
+    def list_ray_clusters(self, *, page_size: int = 100) -> list[RayCluster]:
+        """List every Ray cluster of the workspace (ListRayCluster, all pages)."""
+        from airflow_provider_emr_ray.models import RayCluster
+
+        found: list[RayCluster] = []
+        for query in self._list_clusters_pages(page_size):
+            answer = self._call("ListRayCluster", query=query)
+            items = answer.get("rayClusters") or []
+            found.extend(RayCluster.model_validate(item) for item in items)
+            if self._page_done(items, answer, page_size, len(found)):
+                break
+        return found
+
+    def start_ray_cluster(self, cluster_id: str, *, client_token: str | None = None) -> None:
+        """Start a stopped Ray cluster (StartRayCluster)."""
+        self._call("StartRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)}, body={"clientToken": client_token})
+
+    def stop_ray_cluster(self, cluster_id: str, *, instance_id: str | None = None) -> None:
+        """Stop a Ray cluster (StopRayCluster)."""
+        self._call("StopRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)}, body={"instanceId": instance_id})
+
+    def delete_ray_cluster(self, cluster_id: str) -> None:
+        """Delete a Ray cluster (DeleteRayCluster)."""
+        self._call("DeleteRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)})
+
+    # ------------------------------------------------------------------ jobs (sync)
+
+    def submit_ray_job(
+        self,
+        *,
+        entrypoint: str,
+        name: str | None = None,
+        cluster_id: str | None = None,
+        display_release_version: str | None = None,
+        network_service_name: str | None = None,
+        tags: Mapping[str, str] | Sequence[Any] | None = None,
+        runtime_env_json: str | Mapping[str, Any] | None = None,
+        working_dir: str | None = None,
+        metadata_json: str | Mapping[str, Any] | None = None,
+        submission_mode: str | None = None,
+        entrypoint_num_cpus: str | float | None = None,
+        entrypoint_num_gpus: str | float | None = None,
+        entrypoint_memory: str | None = None,
+        entrypoint_resources: str | Mapping[str, Any] | None = None,
+        shutdown_after_job_finishes: bool | None = None,
+        ttl_seconds_after_finished: int | None = None,
+        active_deadline_seconds: int | None = None,
+        head_spec: Any = None,
+        worker_spec: Sequence[Any] | None = None,
+        volume_ids: Sequence[str] | None = None,
+        extra_param: str | Mapping[str, Any] | None = None,
+    ) -> str:
+        """Submit a Ray job (SubmitRayJob) and return its ``submissionId``.
+
+        Give ``cluster_id`` to run on an existing cluster, or ``head_spec``/``worker_spec`` for
+        a cluster that lives only for this job. Never re-sent once it may have reached the
+        service (see :meth:`create_ray_cluster`).
+
+        :param entrypoint: the command line, e.g. ``python main.py``.
+        :param name: the job name (1 to 64 characters).
+        :param tags: a ``{key: value}`` dict or a list of ``{"key": ..., "value": ...}``.
+        :param runtime_env_json: the Ray runtime environment (dict or JSON string).
+        :param metadata_json: job metadata (dict or JSON string).
+        :param entrypoint_resources: custom resources of the entrypoint (dict or JSON string).
+        """
+        body = self._job_body(
+            entrypoint=entrypoint, name=name, cluster_id=cluster_id, display_release_version=display_release_version,
+            network_service_name=network_service_name, tags=tags, runtime_env_json=runtime_env_json,
+            working_dir=working_dir, metadata_json=metadata_json, submission_mode=submission_mode,
+            entrypoint_num_cpus=entrypoint_num_cpus, entrypoint_num_gpus=entrypoint_num_gpus,
+            entrypoint_memory=entrypoint_memory, entrypoint_resources=entrypoint_resources,
+            shutdown_after_job_finishes=shutdown_after_job_finishes,
+            ttl_seconds_after_finished=ttl_seconds_after_finished, active_deadline_seconds=active_deadline_seconds,
+            head_spec=head_spec, worker_spec=worker_spec, volume_ids=volume_ids, extra_param=extra_param,
+        )  # fmt: skip
+        return self._call("SubmitRayJob", body=body)["submissionId"]
+
+    def get_ray_job(self, submission_id: str) -> RayJob:
+        """Describe a Ray job (GetRayJob)."""
+        from airflow_provider_emr_ray.models import RayJob
+
+        data = self._call("GetRayJob", {"submissionId": _require_id("submission_id", submission_id)})
+        return RayJob.model_validate(data)
+
+    def list_ray_jobs(
+        self,
+        *,
+        name: str | None = None,
+        submission_id: str | None = None,
+        task_biz_id: str | None = None,
+        submit_time_start: datetime | int | None = None,
+        submit_time_end: datetime | int | None = None,
+        page_size: int = 100,
+    ) -> list[RayJob]:
+        """List the Ray jobs of the workspace matching the filters (ListRayJob, all pages).
+
+        :param submit_time_start: only jobs submitted at or after (aware datetime or epoch ms).
+        :param submit_time_end: only jobs submitted at or before (aware datetime or epoch ms).
+        """
+        from airflow_provider_emr_ray.models import RayJob
+
+        base = self._list_jobs_query(name, submission_id, task_biz_id, submit_time_start, submit_time_end)
+        found: list[RayJob] = []
+        for query in self._list_clusters_pages(page_size):
+            answer = self._call("ListRayJob", query={**base, **query})
+            items = answer.get("rayJobs") or []
+            found.extend(RayJob.model_validate(item) for item in items)
+            if self._page_done(items, answer, page_size, len(found)):
+                break
+        return found
+
+    def cancel_ray_job(self, submission_id: str) -> bool:
+        """Cancel a Ray job (CancelRayJob); returns the service's ``success`` flag."""
+        answer = self._call("CancelRayJob", {"submissionId": _require_id("submission_id", submission_id)})
+        return bool(answer.get("success", True))
+
+    def list_ray_logs(
+        self,
+        instance_id: str,
+        *,
+        bucket_name: str | None = None,
+        prefix: str | None = None,
+        marker: str | None = None,
+        max_keys: int | None = None,
+        delimiter: str | None = None,
+    ) -> dict[str, Any]:
+        """List log files of a Ray instance (ListRayLogs); returns the answer's ``data``."""
+        query = {"bucketName": bucket_name, "prefix": prefix, "marker": marker, "maxKeys": max_keys, "delimiter": delimiter}
+        answer = self._call("ListRayLogs", {"instanceId": _require_id("instance_id", instance_id)}, query=query)
+        return answer.get("data") or {}
+
+    def get_ray_log(self, instance_id: str, *, path: str, bucket_name: str | None = None) -> str:
+        """The download URL of one log file (GetRayLog ``data.accessUrl``)."""
+        if not isinstance(path, str) or not path:
+            raise EmrRayValidationError("path", "must be a non-empty string")
+        answer = self._call(
+            "GetRayLog", {"instanceId": _require_id("instance_id", instance_id)}, query={"bucketName": bucket_name, "path": path}
+        )
+        return (answer.get("data") or {}).get("accessUrl", "")
+
+    # ------------------------------------------------------------------ async twins
+
+    async def acreate_ray_cluster(self, *, name: str, **kwargs: Any) -> str:
+        """Async :meth:`create_ray_cluster`."""
+        body = self._cluster_body(name=name, name_required=True, **self._cluster_kwargs(kwargs))
+        return (await self._acall("CreateRayCluster", body=body))["clusterId"]
+
+    async def aupdate_ray_cluster(self, cluster_id: str, *, name: str | None = None, **kwargs: Any) -> str:
+        """Async :meth:`update_ray_cluster`."""
+        body = self._cluster_body(name=name, name_required=False, **self._cluster_kwargs(kwargs))
+        answer = await self._acall("UpdateRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)}, body=body)
+        return answer.get("clusterId") or cluster_id
+
+    async def aget_ray_cluster(self, cluster_id: str) -> RayCluster:
+        """Async :meth:`get_ray_cluster`."""
+        from airflow_provider_emr_ray.models import RayCluster
+
+        data = await self._acall("GetRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)})
+        return RayCluster.model_validate(data)
+
+    async def alist_ray_clusters(self, *, page_size: int = 100) -> list[RayCluster]:
+        """Async :meth:`list_ray_clusters`."""
+        from airflow_provider_emr_ray.models import RayCluster
+
+        found: list[RayCluster] = []
+        for query in self._list_clusters_pages(page_size):
+            answer = await self._acall("ListRayCluster", query=query)
+            items = answer.get("rayClusters") or []
+            found.extend(RayCluster.model_validate(item) for item in items)
+            if self._page_done(items, answer, page_size, len(found)):
+                break
+        return found
+
+    async def astart_ray_cluster(self, cluster_id: str, *, client_token: str | None = None) -> None:
+        """Async :meth:`start_ray_cluster`."""
+        await self._acall("StartRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)}, body={"clientToken": client_token})
+
+    async def astop_ray_cluster(self, cluster_id: str, *, instance_id: str | None = None) -> None:
+        """Async :meth:`stop_ray_cluster`."""
+        await self._acall("StopRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)}, body={"instanceId": instance_id})
+
+    async def adelete_ray_cluster(self, cluster_id: str) -> None:
+        """Async :meth:`delete_ray_cluster`."""
+        await self._acall("DeleteRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)})
+
+    async def asubmit_ray_job(self, *, entrypoint: str, **kwargs: Any) -> str:
+        """Async :meth:`submit_ray_job`."""
+        body = self._job_body(entrypoint=entrypoint, **self._job_kwargs(kwargs))
+        return (await self._acall("SubmitRayJob", body=body))["submissionId"]
+
+    async def aget_ray_job(self, submission_id: str) -> RayJob:
+        """Async :meth:`get_ray_job`."""
+        from airflow_provider_emr_ray.models import RayJob
+
+        data = await self._acall("GetRayJob", {"submissionId": _require_id("submission_id", submission_id)})
+        return RayJob.model_validate(data)
+
+    async def alist_ray_jobs(
+        self,
+        *,
+        name: str | None = None,
+        submission_id: str | None = None,
+        task_biz_id: str | None = None,
+        submit_time_start: datetime | int | None = None,
+        submit_time_end: datetime | int | None = None,
+        page_size: int = 100,
+    ) -> list[RayJob]:
+        """Async :meth:`list_ray_jobs`."""
+        from airflow_provider_emr_ray.models import RayJob
+
+        base = self._list_jobs_query(name, submission_id, task_biz_id, submit_time_start, submit_time_end)
+        found: list[RayJob] = []
+        for query in self._list_clusters_pages(page_size):
+            answer = await self._acall("ListRayJob", query={**base, **query})
+            items = answer.get("rayJobs") or []
+            found.extend(RayJob.model_validate(item) for item in items)
+            if self._page_done(items, answer, page_size, len(found)):
+                break
+        return found
+
+    async def acancel_ray_job(self, submission_id: str) -> bool:
+        """Async :meth:`cancel_ray_job`."""
+        answer = await self._acall("CancelRayJob", {"submissionId": _require_id("submission_id", submission_id)})
+        return bool(answer.get("success", True))
+
+    async def alist_ray_logs(
+        self,
+        instance_id: str,
+        *,
+        bucket_name: str | None = None,
+        prefix: str | None = None,
+        marker: str | None = None,
+        max_keys: int | None = None,
+        delimiter: str | None = None,
+    ) -> dict[str, Any]:
+        """Async :meth:`list_ray_logs`."""
+        query = {"bucketName": bucket_name, "prefix": prefix, "marker": marker, "maxKeys": max_keys, "delimiter": delimiter}
+        answer = await self._acall("ListRayLogs", {"instanceId": _require_id("instance_id", instance_id)}, query=query)
+        return answer.get("data") or {}
+
+    async def aget_ray_log(self, instance_id: str, *, path: str, bucket_name: str | None = None) -> str:
+        """Async :meth:`get_ray_log`."""
+        if not isinstance(path, str) or not path:
+            raise EmrRayValidationError("path", "must be a non-empty string")
+        answer = await self._acall(
+            "GetRayLog", {"instanceId": _require_id("instance_id", instance_id)}, query={"bucketName": bucket_name, "path": path}
+        )
+        return (answer.get("data") or {}).get("accessUrl", "")
+
+    _CLUSTER_KWARGS = (
+        "head_spec", "worker_spec", "display_release_version", "description", "network_service_name",
+        "volume_ids", "extra_param",
+    )  # fmt: skip
+    _JOB_KWARGS = (
+        "name", "cluster_id", "display_release_version", "network_service_name", "tags", "runtime_env_json",
+        "working_dir", "metadata_json", "submission_mode", "entrypoint_num_cpus", "entrypoint_num_gpus",
+        "entrypoint_memory", "entrypoint_resources", "shutdown_after_job_finishes", "ttl_seconds_after_finished",
+        "active_deadline_seconds", "head_spec", "worker_spec", "volume_ids", "extra_param",
+    )  # fmt: skip
+
+    @classmethod
+    def _cluster_kwargs(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return cls._known_kwargs(kwargs, cls._CLUSTER_KWARGS)
+
+    @classmethod
+    def _job_kwargs(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return cls._known_kwargs(kwargs, cls._JOB_KWARGS)
+
+    @staticmethod
+    def _known_kwargs(kwargs: dict[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
+        unknown = sorted(set(kwargs) - set(known))
+        if unknown:
+            raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
+        return {k: kwargs.get(k) for k in known}
+
+    # ------------------------------------------------------------------ connection test & UI
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Call ListRayCluster with pageSize 1; return ``(ok, readable reason)``."""
+        try:
+            s = self.settings
+            answer = self._call("ListRayCluster", query={"pageNum": 1, "pageSize": 1})
+        except EmrRayValidationError as err:
+            return False, f"Connection settings are invalid: {err}"
+        except EmrRayError as err:
+            hint = ""
+            if err.code and (err.code.startswith("Signature") or err.code.startswith("InvalidAccessKeyId")):
+                hint = " Check the AccessKey ID (login) and secret (password)."
+            elif err.status == 404:
+                hint = " Check workspace_id and region_id."
+            return False, f"{err}{hint}"
+        except Exception as err:  # surface anything else readably in the UI
+            return False, f"{type(err).__name__}: {err}"
+        count = answer.get("totalCount", len(answer.get("rayClusters") or []))
+        return True, f"Connected to {s.endpoint}, workspace {s.workspace_id} ({count} Ray cluster(s) visible)."

@@ -1,0 +1,183 @@
+"""The one retry policy of the provider, shared by the sync and the async call paths.
+
+It decides, for one attempt's outcome, whether to return, retry after a delay, or raise, and
+which exception to raise. It performs no I/O, so it is tested without a network.
+
+Rules:
+
+* HTTP 429 or an error code starting with ``Throttling``: retried with exponential backoff and
+  jitter, honouring ``Retry-After``. A throttled request was not executed, so this is safe for
+  every call, even CreateRayCluster and SubmitRayJob.
+* Connect errors (the request never left): retried for every call.
+* HTTP 5xx, read timeouts, dropped connections and unparseable answers: retried for idempotent
+  calls. For non-idempotent calls (create, submit, update) the request may have taken effect,
+  so :class:`~airflow_provider_emr_ray.exceptions.EmrRayOutcomeUnknownError` is raised at once
+  and the caller reconciles.
+* Any other 4xx: raised at once, never retried.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from airflow_provider_emr_ray.exceptions import (
+    EmrRayAuthError,
+    EmrRayConnectionError,
+    EmrRayError,
+    EmrRayNotFoundError,
+    EmrRayOutcomeUnknownError,
+    EmrRayServerError,
+    EmrRayThrottlingError,
+)
+
+_AUTH_CODE_PREFIXES = (
+    "Signature",
+    "InvalidAccessKeyId",
+    "InvalidSecurityToken",
+    "MissingSecurityToken",
+    "IncompleteSignature",
+    "InvalidTimeStamp",
+    "Forbidden",
+    "NoPermission",
+    "InvalidCredentials",
+    "SignatureNonceUsed",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt produced: an HTTP answer or a transport failure.
+
+    :param status: HTTP status, ``None`` for a transport failure.
+    :param payload: the decoded JSON body (``None`` when it was not JSON).
+    :param retry_after: seconds from a ``Retry-After`` header, if any.
+    :param transport_error: the transport exception's class name, if any.
+    :param sent: whether the request may have reached the service (False only for connect errors).
+    """
+
+    status: int | None
+    payload: Any = None
+    retry_after: float | None = None
+    transport_error: str | None = None
+    transport_detail: str = ""
+    sent: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Return ``result``, or sleep ``delay`` seconds and retry, or raise ``error``."""
+
+    result: Any = None
+    delay: float | None = None
+    error: EmrRayError | None = None
+    reason: str = ""
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        import time
+
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def error_fields(payload: Any) -> tuple[str | None, str | None, str | None]:
+    """``(code, message, requestId)`` from an error body; the service uses either casing."""
+    if not isinstance(payload, dict):
+        return None, None, None
+    code = payload.get("code") or payload.get("Code")
+    message = payload.get("message") or payload.get("Message")
+    request_id = payload.get("requestId") or payload.get("RequestId")
+    return (str(code) if code is not None else None, message, request_id)
+
+
+def _classify_http_error(action: str, status: int, payload: Any) -> EmrRayError:
+    code, message, request_id = error_fields(payload)
+    message = message or f"HTTP {status} without an error message"
+    kwargs = {"action": action, "status": status, "code": code, "request_id": request_id}
+    if status == 429 or (code or "").startswith("Throttling"):
+        return EmrRayThrottlingError(message, **kwargs)
+    if status >= 500:
+        return EmrRayServerError(message, **kwargs)
+    if status in (401, 403) or (code or "").startswith(_AUTH_CODE_PREFIXES):
+        return EmrRayAuthError(message, **kwargs)
+    if status == 404 or "NotFound" in (code or ""):
+        return EmrRayNotFoundError(message, **kwargs)
+    return EmrRayError(message, **kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with jitter.
+
+    The delay before retry ``n`` (0-based) is drawn from
+    ``[d/2, d]`` with ``d = min(max_delay, base_delay * 2**n)``; a ``Retry-After`` from the
+    service replaces it (capped at ``max_retry_after``).
+
+    :param max_retries: retries after the first attempt (0 disables retrying).
+    :param base_delay: the first backoff step, in seconds.
+    :param max_delay: the largest backoff step, in seconds.
+    :param max_retry_after: the longest ``Retry-After`` honoured, in seconds.
+    """
+
+    max_retries: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    max_retry_after: float = 60.0
+
+    def backoff(self, retry_number: int, retry_after: float | None = None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_retry_after)
+        ceiling = min(self.max_delay, self.base_delay * (2**retry_number))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def decide(self, action: str, idempotent: bool, outcome: Outcome, retry_number: int) -> Decision:
+        """Decide what to do after attempt ``retry_number`` (0 = the first attempt)."""
+        status = outcome.status
+        if status is not None and 200 <= status < 300:
+            if outcome.payload is not None:
+                return Decision(result=outcome.payload)
+            error: EmrRayError = EmrRayServerError(
+                "the service answered with a body that is not valid JSON", action=action, status=status
+            )
+            reason = f"HTTP {status} with an unparseable body"
+            retryable = idempotent
+        elif status is not None:
+            error = _classify_http_error(action, status, outcome.payload)
+            reason = f"HTTP {status} {error.code or ''}".strip()
+            throttled = isinstance(error, EmrRayThrottlingError)
+            if not (throttled or isinstance(error, EmrRayServerError)):
+                return Decision(error=error)
+            retryable = throttled or idempotent
+        else:
+            reason = f"{outcome.transport_error}: {outcome.transport_detail}".rstrip(": ")
+            error = EmrRayConnectionError(
+                f"could not complete the request ({reason})", action=action
+            )
+            retryable = idempotent or not outcome.sent
+        if not retryable:
+            return Decision(
+                error=EmrRayOutcomeUnknownError(
+                    f"{action} may or may not have taken effect ({reason}); it is not re-sent "
+                    "because it is not idempotent: look the resource up before trying again",
+                    action=action,
+                    status=status,
+                    code=error.code,
+                    request_id=error.request_id,
+                ),
+                reason=reason,
+            )
+        if retry_number >= self.max_retries:
+            return Decision(error=error, reason=reason)
+        return Decision(delay=self.backoff(retry_number, outcome.retry_after), reason=reason)
