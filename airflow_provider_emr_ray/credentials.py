@@ -333,7 +333,9 @@ def _policy(extra: Mapping[str, Any]) -> str | None:
         raise EmrRayValidationError("policy", f"is not valid JSON ({exc.msg} at position {exc.pos})") from None
     if not isinstance(parsed, dict):
         raise EmrRayValidationError("policy", "must be a JSON object")
-    return raw.strip()
+    # Sent compact: the SDK's signer encodes a space as '+' where the RPC signature spec (and
+    # so STS) uses %20, so whitespace in the policy would break the signature.
+    return json.dumps(parsed, separators=(",", ":"), ensure_ascii=False)
 
 
 def _sts_endpoint(extra: Mapping[str, Any]) -> str | None:
