@@ -1,0 +1,1 @@
+"""Extra links of the EMR Serverless Ray provider (see :mod:`.emr_ray`)."""

@@ -1,0 +1,1 @@
+"""Triggers of the EMR Serverless Ray provider (see :mod:`.emr_ray`)."""
