@@ -347,7 +347,9 @@ def _sts_endpoint(extra: Mapping[str, Any]) -> str | None:
     if region:
         if not re.fullmatch(r"[a-z0-9-]+", region):
             raise EmrRayValidationError("sts_region_id", "must be a region id such as cn-hangzhou")
-        return f"sts.{region}.aliyuncs.com"
+        # Same rule as the SDK's own sts_region_id handling (which its Config cannot carry).
+        vpc = os.environ.get("ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED", "false").strip().lower() == "true"
+        return f"{'sts-vpc' if vpc else 'sts'}.{region}.aliyuncs.com"
     return None
 
 

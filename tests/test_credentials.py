@@ -159,7 +159,7 @@ def cloud(monkeypatch):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state))
     server.daemon_threads = True
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="fake-cloud", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-cloud", daemon=True)
     thread.start()
     try:
         yield state
