@@ -1,0 +1,90 @@
+"""A scripted stand-in for EmrRayHook, for unit tests of the Airflow surface's own logic.
+
+Integration tests use the real hook against the emulator; these fakes only let a test script
+exact answers (a sequence of states, a transient error at step N) without timing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from airflow_provider_emr_ray.models import RayCluster, RayJob
+
+
+class ScriptedHook:
+    """Answers get/aget calls from scripted sequences; records every mutating call."""
+
+    def __init__(self, *, clusters: Iterable[Any] = (), jobs: Iterable[Any] = ()) -> None:
+        self.cluster_answers = list(clusters)
+        self.job_answers = list(jobs)
+        self.calls: list[tuple[str, tuple, dict]] = []
+        self.listed_clusters: list[dict] = []
+        self.listed_jobs: list[dict] = []
+        self.job_details: dict[str, dict] = {}
+        self.create_result: Any = "ray-new"
+        self.submit_result: Any = "sub-new"
+
+    def _next(self, answers: list, model: type) -> Any:
+        answer = answers.pop(0) if len(answers) > 1 else answers[0]
+        if isinstance(answer, BaseException):
+            raise answer
+        return model.model_validate(answer)
+
+    # sync
+    def get_ray_cluster(self, cluster_id: str) -> RayCluster:
+        self.calls.append(("get_ray_cluster", (cluster_id,), {}))
+        return self._next(self.cluster_answers, RayCluster)
+
+    def get_ray_job(self, submission_id: str) -> RayJob:
+        self.calls.append(("get_ray_job", (submission_id,), {}))
+        if submission_id in self.job_details:
+            return RayJob.model_validate(self.job_details[submission_id])
+        return self._next(self.job_answers, RayJob)
+
+    def list_ray_clusters(self, **kw: Any) -> list[RayCluster]:
+        self.calls.append(("list_ray_clusters", (), kw))
+        return [RayCluster.model_validate(c) for c in self.listed_clusters]
+
+    def list_ray_jobs(self, **kw: Any) -> list[RayJob]:
+        self.calls.append(("list_ray_jobs", (), kw))
+        return [RayJob.model_validate(j) for j in self.listed_jobs if kw.get("name") in (None, j.get("name"))]
+
+    def _result(self, value: Any) -> Any:
+        if isinstance(value, BaseException):
+            raise value
+        return value
+
+    def create_ray_cluster(self, **kw: Any) -> str:
+        self.calls.append(("create_ray_cluster", (), kw))
+        return self._result(self.create_result)
+
+    def submit_ray_job(self, **kw: Any) -> str:
+        self.calls.append(("submit_ray_job", (), kw))
+        return self._result(self.submit_result)
+
+    def start_ray_cluster(self, cluster_id: str, **kw: Any) -> None:
+        self.calls.append(("start_ray_cluster", (cluster_id,), kw))
+
+    def stop_ray_cluster(self, cluster_id: str, **kw: Any) -> None:
+        self.calls.append(("stop_ray_cluster", (cluster_id,), kw))
+
+    def delete_ray_cluster(self, cluster_id: str) -> None:
+        self.calls.append(("delete_ray_cluster", (cluster_id,), {}))
+
+    def cancel_ray_job(self, submission_id: str) -> bool:
+        self.calls.append(("cancel_ray_job", (submission_id,), {}))
+        return True
+
+    # async
+    async def aget_ray_cluster(self, cluster_id: str) -> RayCluster:
+        return self.get_ray_cluster(cluster_id)
+
+    async def aget_ray_job(self, submission_id: str) -> RayJob:
+        return self.get_ray_job(submission_id)
+
+    async def acancel_ray_job(self, submission_id: str) -> bool:
+        return self.cancel_ray_job(submission_id)
+
+    def names(self) -> list[str]:
+        return [c[0] for c in self.calls]

@@ -1,0 +1,213 @@
+"""Unit tests of the triggers: serialisation, the polling loop, transient errors, deadlines and
+``on_kill`` (against a scripted hook; the emulator-backed runs are in tests/operators)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+
+from airflow_provider_emr_ray.exceptions import (
+    EmrRayAuthError,
+    EmrRayConnectionError,
+    EmrRayServerError,
+    EmrRayThrottlingError,
+)
+from airflow_provider_emr_ray.triggers.emr_ray import (
+    EmrRayBaseTrigger,
+    EmrRayClusterStateTrigger,
+    RayJobStatusTrigger,
+)
+from tests.operators.fakes import ScriptedHook
+
+TOKEN = "dash-token-abc123"
+DASH = f"https://ray.example/dashboard/?token={TOKEN}"
+
+
+def _import(classpath: str):
+    module, _, name = classpath.rpartition(".")
+    return getattr(__import__(module, fromlist=[name]), name)
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        EmrRayClusterStateTrigger(cluster_id="ray-1", region_id="cn-hangzhou", workspace_id="w-1", deadline=123.0),
+        EmrRayClusterStateTrigger(
+            cluster_id="ray-2", target_states=["Stopped"], failure_states=[], poll_interval=5, started_at=1.0
+        ),
+        RayJobStatusTrigger(submission_id="sub-1", cancel_on_kill=True, cancel_on_timeout=True, max_transient_errors=2),
+        RayJobStatusTrigger(submission_id="sub-2", emr_ray_conn_id="other", target_states=["Running"]),
+    ],
+)
+def test_serialize_round_trip(trigger: EmrRayBaseTrigger) -> None:
+    classpath, kwargs = trigger.serialize()
+    assert classpath.startswith("airflow_provider_emr_ray.triggers.emr_ray.")
+    rebuilt = _import(classpath)(**kwargs)
+    assert type(rebuilt) is type(trigger)
+    assert rebuilt.serialize() == (classpath, kwargs)
+    # JSON-able through Airflow's serde, as the task runner sends it
+    from airflow.sdk.serde import deserialize, serialize
+
+    assert deserialize(serialize(kwargs)) == kwargs
+
+
+def _run_first(trigger: EmrRayBaseTrigger, hook: ScriptedHook):
+    trigger._make_hook = lambda: hook  # type: ignore[method-assign]
+    return asyncio.run(trigger.run().__anext__()).payload
+
+
+def _log_lines(capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Log lines, whether Airflow's structlog wrote them to stdout or stdlib logging caught them."""
+    out = capsys.readouterr()
+    return (out.out + out.err).splitlines() + [r.getMessage() for r in caplog.records]
+
+
+def test_job_success_event_carries_everything(capsys, caplog: pytest.LogCaptureFixture) -> None:
+    hook = ScriptedHook(
+        jobs=[
+            {"submissionId": "s", "status": "Pending"},
+            {"submissionId": "s", "status": "Running"},
+            {"submissionId": "s", "status": "Running"},
+            {
+                "submissionId": "s",
+                "status": "Succeeded",
+                "duration": 12,
+                "cuHours": 0.5,
+                "dashboardUrl": DASH,
+                "tags": [{"key": "workflowId", "value": "wf"}],
+            },
+        ]
+    )
+    caplog.set_level(logging.INFO)
+    event = _run_first(RayJobStatusTrigger(submission_id="s", poll_interval=0), hook)
+    assert event["status"] == "success"
+    assert event["state"] == "Succeeded"
+    assert event["submission_id"] == "s"
+    job = event["job"]
+    assert job["tags"] == {"workflowId": "wf"}
+    assert job["duration"] == 12 and job["cuHours"] == 0.5 and job["dashboardUrl"] == DASH
+    # one log line per state change, not per poll
+    changes = [line for line in _log_lines(capsys, caplog) if "Ray job s " in line and " after " in line]
+    assert len(changes) == 3, changes
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        EmrRayThrottlingError("slow down", status=429, code="Throttling.User"),
+        EmrRayServerError("boom", status=503),
+        EmrRayConnectionError("refused"),
+    ],
+)
+def test_transient_errors_are_tolerated(error: Exception) -> None:
+    hook = ScriptedHook(
+        clusters=[error, error, {"clusterId": "c", "state": "Starting"}, error, {"clusterId": "c", "state": "Running"}]
+    )
+    event = _run_first(EmrRayClusterStateTrigger(cluster_id="c", poll_interval=0, max_transient_errors=2), hook)
+    assert event["status"] == "success"
+    assert event["cluster"]["clusterId"] == "c"
+
+
+def test_too_many_transient_errors_end_with_error_event() -> None:
+    err = EmrRayServerError("boom", status=500)
+    hook = ScriptedHook(clusters=[err, err, err, {"clusterId": "c", "state": "Running"}])
+    event = _run_first(EmrRayClusterStateTrigger(cluster_id="c", poll_interval=0, max_transient_errors=2), hook)
+    assert event["status"] == "error"
+    assert "boom" in event["message"]
+
+
+def test_non_transient_error_ends_at_once() -> None:
+    hook = ScriptedHook(clusters=[EmrRayAuthError("bad signature", status=403), {"state": "Running"}])
+    event = _run_first(EmrRayClusterStateTrigger(cluster_id="c", poll_interval=0), hook)
+    assert event["status"] == "error"
+    assert len(hook.calls) == 1
+
+
+def test_failure_state() -> None:
+    hook = ScriptedHook(clusters=[{"clusterId": "c", "state": "Error", "message": "quota exceeded"}])
+    event = _run_first(EmrRayClusterStateTrigger(cluster_id="c", poll_interval=0), hook)
+    assert event == {**event, "status": "failure", "state": "Error", "message": "quota exceeded"}
+
+
+def test_cluster_event_never_carries_submit_token() -> None:
+    hook = ScriptedHook(
+        clusters=[{"clusterId": "c", "state": "Running", "submitToken": "SUBMIT-SECRET", "dashboardUrl": DASH}]
+    )
+    event = _run_first(EmrRayClusterStateTrigger(cluster_id="c", poll_interval=0), hook)
+    assert "SUBMIT-SECRET" not in repr(event)
+    assert event["cluster"]["dashboardUrl"] == DASH
+
+
+def test_unknown_state_keeps_waiting(capsys, caplog: pytest.LogCaptureFixture) -> None:
+    hook = ScriptedHook(clusters=[{"state": "Resizing"}, {"state": "Running"}])
+    caplog.set_level(logging.INFO)
+    event = _run_first(EmrRayClusterStateTrigger(cluster_id="c", poll_interval=0), hook)
+    assert event["status"] == "success"
+    assert any("not known" in line for line in _log_lines(capsys, caplog))
+
+
+def test_deadline_cancels_the_job_when_asked() -> None:
+    hook = ScriptedHook(jobs=[{"submissionId": "s", "status": "Running"}])
+    trigger = RayJobStatusTrigger(
+        submission_id="s", poll_interval=0, deadline=time.time() - 1, cancel_on_timeout=True
+    )
+    event = _run_first(trigger, hook)
+    assert event["status"] == "timeout"
+    assert "cancelled" in event["message"]
+    assert hook.names() == ["get_ray_job", "cancel_ray_job"]
+
+
+def test_deadline_without_cancel() -> None:
+    hook = ScriptedHook(jobs=[{"submissionId": "s", "status": "Running"}])
+    event = _run_first(RayJobStatusTrigger(submission_id="s", poll_interval=0, deadline=time.time() - 1), hook)
+    assert event["status"] == "timeout"
+    assert "cancel_ray_job" not in hook.names()
+
+
+def test_on_kill_cancels_only_when_asked() -> None:
+    hook = ScriptedHook()
+    trigger = RayJobStatusTrigger(submission_id="s", cancel_on_kill=True)
+    trigger._make_hook = lambda: hook  # type: ignore[method-assign]
+    asyncio.run(trigger.on_kill())
+    assert hook.names() == ["cancel_ray_job"]
+
+    hook2 = ScriptedHook()
+    trigger2 = RayJobStatusTrigger(submission_id="s", cancel_on_kill=False)
+    trigger2._make_hook = lambda: hook2  # type: ignore[method-assign]
+    asyncio.run(trigger2.on_kill())
+    assert hook2.calls == []
+
+
+def test_user_kill_through_the_triggerer_runner_calls_on_kill() -> None:
+    """What Airflow 3.3's TriggerRunner does on mark-failed/clear: cancel the trigger task with
+    its user-action message, then await ``on_kill`` (see TriggerRunner.run_trigger)."""
+    from airflow.jobs import triggerer_job_runner as runner
+
+    assert hasattr(runner, "_USER_ACTION_CANCEL_MSG")
+    hook = ScriptedHook(jobs=[{"submissionId": "s", "status": "Running"}])
+    trigger = RayJobStatusTrigger(submission_id="s", cancel_on_kill=True, poll_interval=3600)
+    trigger._make_hook = lambda: hook  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        polled = asyncio.Event()
+        original = hook.aget_ray_job
+
+        async def aget(submission_id: str):
+            try:
+                return await original(submission_id)
+            finally:
+                polled.set()
+
+        hook.aget_ray_job = aget  # type: ignore[method-assign]
+        task = asyncio.create_task(trigger.run().__anext__())
+        await polled.wait()
+        task.cancel(runner._USER_ACTION_CANCEL_MSG)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await trigger.on_kill()
+
+    asyncio.run(scenario())
+    assert hook.names() == ["get_ray_job", "cancel_ray_job"]
