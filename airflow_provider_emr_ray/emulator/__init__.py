@@ -1,0 +1,53 @@
+"""A faithful local emulator of the EMR Serverless Spark Ray API (API version 2023-08-08).
+
+Use it in-process with ``httpx.ASGITransport(app=create_app(config))``, on a real loopback socket
+with :func:`serve_in_thread`, or from the command line::
+
+    python -m airflow_provider_emr_ray.emulator --port 0      # or: emr-ray-emulator
+
+Error codes returned (HTTP status, code):
+
+* authentication (Alibaba Cloud common OpenAPI codes): 400 ``IncompleteSignature`` (missing or
+  malformed ``Authorization``/``x-acs-*`` headers, unsigned ``x-acs-*`` header), 404
+  ``InvalidAccessKeyId.NotFound``, 400 ``SignatureDoesNotMatch`` (also for a wrong
+  ``x-acs-content-sha256``), 400 ``InvalidTimeStamp.Format``, 400 ``InvalidTimeStamp.Expired``
+  (``x-acs-date`` more than 15 minutes away), 400 ``SignatureNonceUsed``, 400
+  ``MissingSecurityToken``, 400 ``InvalidSecurityToken.Malformed``, 400
+  ``InvalidSecurityToken.MismatchWithAccessKey``, 404 ``InvalidAction.NotFound`` (unknown route
+  or ``x-acs-action`` not matching it), 400 ``InvalidVersion``;
+* resources (the emulator's choice; the service publishes no Ray error table): 404
+  ``Workspace.NotFound``, ``RayCluster.NotFound``, ``RayJob.NotFound``, ``RayInstance.NotFound``,
+  ``RayLog.NotFound``; 400 ``IncorrectRayClusterStatus`` (e.g. SubmitRayJob on a cluster that is
+  not Running); 400 ``InvalidParameter`` (validation: name length, pageSize 1-100, bad JSON...);
+* injected faults: 500 ``InternalError``, 503 ``ServiceUnavailable``, 429 ``Throttling.User``
+  with ``Retry-After``.
+"""
+
+from airflow_provider_emr_ray.emulator.app import Emulator, EmulatorApp, create_app
+from airflow_provider_emr_ray.emulator.config import (
+    DEFAULT_ACCESS_KEY_ID,
+    DEFAULT_ACCESS_KEY_SECRET,
+    DEFAULT_REGION,
+    DEFAULT_WORKSPACE,
+    EmulatorConfig,
+    FakeClock,
+    FaultRule,
+)
+from airflow_provider_emr_ray.emulator.faults import ConnectionDropped
+from airflow_provider_emr_ray.emulator.server import ServerHandle, serve_in_thread
+
+__all__ = [
+    "DEFAULT_ACCESS_KEY_ID",
+    "DEFAULT_ACCESS_KEY_SECRET",
+    "DEFAULT_REGION",
+    "DEFAULT_WORKSPACE",
+    "ConnectionDropped",
+    "Emulator",
+    "EmulatorApp",
+    "EmulatorConfig",
+    "FakeClock",
+    "FaultRule",
+    "ServerHandle",
+    "create_app",
+    "serve_in_thread",
+]

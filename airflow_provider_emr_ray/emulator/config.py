@@ -1,0 +1,190 @@
+"""Configuration of the local EMR Serverless Spark Ray API emulator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# Well-known *local development* credentials (never valid against Alibaba Cloud). They equal the
+# values the test-suite uses, so an emulator started with defaults accepts the tests' requests.
+DEFAULT_ACCESS_KEY_ID = "LTAI5tTestAccessKeyId01"
+DEFAULT_ACCESS_KEY_SECRET = "test-secret-0123456789abcdefghij"
+DEFAULT_REGION = "cn-hangzhou"
+DEFAULT_WORKSPACE = "w-d2d82aa09155"
+DEFAULT_RELEASE = "ray-1.0.0 (Ray 2.47.1, Python 3.12)"
+
+FAULT_KINDS = ("500", "503", "429", "latency", "drop", "malformed", "cluster_error")
+_KIND_ALIASES = {
+    "http500": "500",
+    "http_500": "500",
+    "internal": "500",
+    "http503": "503",
+    "http_503": "503",
+    "unavailable": "503",
+    "http429": "429",
+    "http_429": "429",
+    "throttle": "429",
+    "throttling": "429",
+    "delay": "latency",
+    "dropped": "drop",
+    "disconnect": "drop",
+    "malformed_json": "malformed",
+    "bad_json": "malformed",
+    "error": "cluster_error",
+}
+
+
+@dataclass
+class FaultRule:
+    """One fault-injection rule.
+
+    ``kind`` is one of ``500``, ``503``, ``429`` (code ``Throttling.User`` with ``Retry-After``),
+    ``latency`` (adds ``latency`` seconds, then the call proceeds), ``drop`` (the connection is
+    closed without a response), ``malformed`` (HTTP 200 with a body that is not JSON) or
+    ``cluster_error`` (the cluster created/started/submitted by the call goes to ``Error``).
+
+    ``action`` is an action name or ``*``. ``times`` limits the rule to the next N matching calls;
+    ``probability`` (with ``seed``) applies it at random. ``after=True`` lets the action take
+    effect first and then replaces the answer by the fault (the create happened, the client got 500).
+    """
+
+    kind: str
+    action: str = "*"
+    times: int | None = None
+    probability: float | None = None
+    seed: int | None = None
+    after: bool = False
+    latency: float = 0.0
+    retry_after: int = 1
+
+    def __post_init__(self) -> None:
+        kind = str(self.kind).strip().lower()
+        kind = _KIND_ALIASES.get(kind, kind)
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {', '.join(FAULT_KINDS)}")
+        self.kind = kind
+        if self.times is not None and int(self.times) < 0:
+            raise ValueError("times must be >= 0")
+        if self.probability is not None and not 0.0 <= float(self.probability) <= 1.0:
+            raise ValueError("probability must be between 0 and 1")
+        if self.kind == "latency" and float(self.latency) <= 0:
+            raise ValueError("a latency fault needs latency > 0 (seconds)")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FaultRule:
+        known = {"kind", "action", "times", "probability", "seed", "after", "latency", "retry_after"}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
+        kw: dict[str, Any] = dict(data)
+        for key, conv in (("times", int), ("seed", int), ("retry_after", int)):
+            if kw.get(key) is not None:
+                kw[key] = conv(kw[key])
+        for key in ("probability", "latency"):
+            if kw.get(key) is not None:
+                kw[key] = float(kw[key])
+        if isinstance(kw.get("after"), str):
+            kw["after"] = kw["after"].strip().lower() in ("1", "true", "yes", "on")
+        return cls(**kw)
+
+    @classmethod
+    def parse(cls, spec: str) -> FaultRule:
+        """Parse a CLI spec: ``kind=500,action=GetRayJob,times=3,after=true`` (or a JSON object)."""
+        spec = spec.strip()
+        if spec.startswith("{"):
+            import json
+
+            return cls.from_dict(json.loads(spec))
+        data: dict[str, Any] = {}
+        for part in spec.split(","):
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise ValueError(f"fault spec component {part!r} is not key=value")
+            data[key.strip()] = value.strip()
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "action": self.action,
+            "times": self.times,
+            "probability": self.probability,
+            "seed": self.seed,
+            "after": self.after,
+            "latency": self.latency,
+            "retry_after": self.retry_after,
+        }
+
+
+@dataclass
+class EmulatorConfig:
+    """Everything the emulator can be told. All delays are in seconds; 0 makes a transition immediate."""
+
+    access_key_id: str = DEFAULT_ACCESS_KEY_ID
+    access_key_secret: str = DEFAULT_ACCESS_KEY_SECRET
+    #: When set, the key pair above is an STS key: every request must carry this token.
+    security_token: str | None = None
+    #: Further accepted key pairs (AccessKeyId -> secret).
+    extra_access_keys: Mapping[str, str] = field(default_factory=dict)
+    region_id: str = DEFAULT_REGION
+    workspace_id: str = DEFAULT_WORKSPACE
+    #: Further workspaces that exist (requests for any other workspace get ``Workspace.NotFound``).
+    extra_workspaces: Sequence[str] = ()
+
+    cluster_start_delay: float = 2.0
+    cluster_stop_delay: float = 1.0
+    cluster_delete_delay: float = 0.0
+    job_submit_delay: float = 0.5
+    job_pending_delay: float = 1.0
+    #: Only when execution is off: how long a job "runs" before it finishes.
+    job_run_duration: float = 2.0
+    job_cancel_delay: float = 0.5
+    #: Seconds between SIGTERM and SIGKILL of a cancelled job's process group.
+    kill_grace: float = 3.0
+
+    #: Run entrypoints as local subprocesses (False: jobs succeed after ``job_run_duration``).
+    execute_jobs: bool = True
+    #: With execution off, entrypoints matching this regex fail (exit code 1).
+    fail_entrypoint_pattern: str | None = r"EMULATOR_FAIL|\bexit\s+[1-9]"
+    #: Clusters (and job clusters) whose name matches this regex go to ``Error`` instead of ``Running``.
+    error_name_pattern: str | None = None
+
+    #: JSON file the state is saved to (atomically) and restored from.
+    state_file: str | None = None
+    #: Where job working directories and logs live (a temporary directory when None).
+    data_dir: str | None = None
+    faults: Sequence[FaultRule] = ()
+    #: Serve ``/__emulator__/faults`` and ``/__emulator__/stats``.
+    enable_control: bool = False
+    #: Base URL used in GetRayLog access URLs; derived from the request's Host header when None.
+    public_endpoint: str | None = None
+    #: Seconds a GetRayLog access URL stays valid.
+    log_url_ttl: float = 3600.0
+
+    user_id: str = "1234567890123456"
+    creator_name: str = "emulator"
+    #: Epoch seconds; injectable for tests. Signature dates/nonces always use the wall clock.
+    clock: Callable[[], float] = time.time
+
+    def access_keys(self) -> dict[str, str]:
+        keys = dict(self.extra_access_keys)
+        keys[self.access_key_id] = self.access_key_secret
+        return keys
+
+    def workspaces(self) -> set[str]:
+        return {self.workspace_id, *self.extra_workspaces}
+
+
+class FakeClock:
+    """A manually advanced clock for tests: ``EmulatorConfig(clock=FakeClock())``."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else float(start)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
