@@ -63,15 +63,15 @@ log = logging.getLogger(__name__)
 __all__ = [
     "CLUSTER_FAILURE_STATES",
     "CLUSTER_TERMINAL_STATES",
-    "MAX_WORKER_GROUPS",
-    "RAY_JOB_FAILURE_STATES",
-    "RAY_JOB_TERMINAL_STATES",
     "ClusterState",
     "GftConfig",
     "GuHours",
     "HeadSpec",
     "HeadSpecInfo",
     "JobClusterState",
+    "MAX_WORKER_GROUPS",
+    "RAY_JOB_FAILURE_STATES",
+    "RAY_JOB_TERMINAL_STATES",
     "RayCluster",
     "RayClusterConfig",
     "RayClusterInstance",
@@ -82,7 +82,9 @@ __all__ = [
     "UnknownStateWarning",
     "WorkerSpec",
     "WorkerSpecInfo",
+    "cpu_to_wire",
     "mask_url_token",
+    "memory_to_wire",
     "tags_to_dict",
     "tags_to_wire",
     "to_validation_error",
@@ -231,6 +233,7 @@ _COMMON_CONFIG = ConfigDict(
     extra="allow",
     loc_by_alias=False,  # error paths use the snake_case names
     hide_input_in_errors=True,  # inputs may carry secrets (submitToken, redisPassword)
+    defer_build=True,  # schemas are built on first use, not when a DAG file imports this
     **_BY_NAME,
 )
 
@@ -908,6 +911,32 @@ def to_wire_list(
 
             raise EmrRayValidationError(prefix or "worker_spec", str(exc)) from None
     return [m.model_dump(by_alias=True, exclude_none=True, mode="json") for m in models]
+
+
+def cpu_to_wire(value: Any, field: str = "cpu") -> str:
+    """A positive CPU count (``2``, ``0.5``, ``"2"``) as the wire string; ``EmrRayValidationError`` otherwise."""
+    try:
+        text = _positive_number_str(value, field)
+    except ValueError as exc:
+        from airflow_provider_emr_ray.exceptions import EmrRayValidationError
+
+        raise EmrRayValidationError(field, str(exc)) from None
+    if text is None:
+        from airflow_provider_emr_ray.exceptions import EmrRayValidationError
+
+        raise EmrRayValidationError(field, f"{field} must be a positive number, got None")
+    return text
+
+
+def memory_to_wire(value: Any, field: str = "memory") -> str:
+    """A memory size like ``"8Gi"`` (stripped); ``EmrRayValidationError`` otherwise."""
+    try:
+        text = _memory_str(value, field) if value is not None else _memory_str(0, field)
+    except ValueError as exc:
+        from airflow_provider_emr_ray.exceptions import EmrRayValidationError
+
+        raise EmrRayValidationError(field, str(exc)) from None
+    return text
 
 
 def _tag_pairs(tags: Any) -> list[tuple[str, Any, Any]]:

@@ -35,7 +35,9 @@ from airflow_provider_emr_ray.models import (
     UnknownStateWarning,
     WorkerSpec,
     WorkerSpecInfo,
+    cpu_to_wire,
     mask_url_token,
+    memory_to_wire,
     tags_to_dict,
     tags_to_wire,
     to_validation_error,
@@ -557,3 +559,22 @@ def test_models_import_only_pydantic_and_stdlib():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cpu_and_memory_helpers_name_the_given_field():
+    assert cpu_to_wire(1, "entrypoint_num_cpus") == "1"
+    assert cpu_to_wire("0.50") == "0.5"
+    assert memory_to_wire(" 4Gi ", "entrypoint_memory") == "4Gi"
+    assert memory_to_wire("512Mi") == "512Mi"
+    for bad in (0, "x", None, -2):
+        with pytest.raises(EmrRayValidationError) as info:
+            cpu_to_wire(bad, "entrypoint_num_cpus")
+        assert info.value.field == "entrypoint_num_cpus"
+    for bad in ("4G", "4", 4, None, "04Gi", "1.Gi"):
+        with pytest.raises(EmrRayValidationError) as info:
+            memory_to_wire(bad, "entrypoint_memory")
+        assert info.value.field == "entrypoint_memory" and "8Gi" in info.value.rule
+
+
+def test_to_wire_list_accepts_a_single_spec():
+    assert to_wire_list({"groupName": "g", "cpu": 2}, WorkerSpec) == [{"groupName": "g", "cpu": "2"}]
