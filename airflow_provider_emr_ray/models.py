@@ -365,6 +365,21 @@ def _memory_str(value: Any, field: str) -> str | None:
     return value.strip()
 
 
+def _json_object_str(value: Any, field: str) -> Any:
+    """Strict: a dict, or a string holding a JSON object, as the compact wire string."""
+    if value is None or isinstance(value, dict):
+        return _json_str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"{field} must be a dict or a JSON object string, got {type(value).__name__}")
+    try:
+        parsed = json.loads(value)
+    except ValueError as err:
+        raise ValueError(f"{field} must be a JSON object: {err}") from None
+    if not isinstance(parsed, dict):
+        raise ValueError(f"{field} must be a JSON object, got {type(parsed).__name__}")
+    return value
+
+
 def _json_str(value: Any) -> Any:
     """``dict``/``list`` become a compact JSON string (the wire carries JSON strings)."""
     if isinstance(value, (dict, list)):
@@ -739,7 +754,7 @@ class RayClusterConfig(_RequestModel):
     @field_validator("extra_param", mode="before")
     @classmethod
     def _extra_param(cls, value: Any) -> Any:
-        return _json_str(value)
+        return _json_object_str(value, "extra_param (extraParam)")
 
 
 class RayJobConfig(_RequestModel):
@@ -807,8 +822,8 @@ class RayJobConfig(_RequestModel):
         "runtime_env_json", "metadata_json", "entrypoint_resources", "extra_param", mode="before"
     )
     @classmethod
-    def _json_fields(cls, value: Any) -> Any:
-        return _json_str(value)
+    def _json_fields(cls, value: Any, info: ValidationInfo) -> Any:
+        return _json_object_str(value, f"{info.field_name} ({to_camel(info.field_name)})")
 
 
 # --------------------------------------------------------------------------------------------

@@ -88,12 +88,6 @@ def _require_id(field_name: str, value: Any) -> str:
     return value
 
 
-def _check_name(field_name: str, value: Any) -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= 64:
-        raise EmrRayValidationError(field_name, f"must be a string of 1 to 64 characters, got {value!r}")
-    return value
-
-
 def _epoch_ms(field_name: str, value: datetime | int | float | None) -> int | None:
     if value is None:
         return None
@@ -104,34 +98,6 @@ def _epoch_ms(field_name: str, value: datetime | int | float | None) -> int | No
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
         return int(value)
     raise EmrRayValidationError(field_name, f"must be a timezone-aware datetime or epoch milliseconds, got {value!r}")
-
-
-def _json_text(field_name: str, value: str | Mapping[str, Any] | None) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, Mapping):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    if isinstance(value, str):
-        try:
-            parsed = json.loads(value)
-        except ValueError as err:
-            raise EmrRayValidationError(field_name, f"must be a JSON object: {err}") from None
-        if not isinstance(parsed, dict):
-            raise EmrRayValidationError(field_name, "must be a JSON object")
-        return value
-    raise EmrRayValidationError(field_name, f"must be a dict or a JSON string, got {type(value).__name__}")
-
-
-def _cpu_text(field_name: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise EmrRayValidationError(field_name, f"must be a positive number, got {value!r}") from None
-    if isinstance(value, bool) or number <= 0:
-        raise EmrRayValidationError(field_name, f"must be a positive number, got {value!r}")
-    return str(value) if isinstance(value, str) else (str(int(number)) if number == int(number) else str(number))
 
 
 # One httpx.AsyncClient per event loop (and endpoint settings), shared by every hook in that
@@ -431,87 +397,31 @@ class EmrRayHook(BaseHook):
     # ------------------------------------------------------------------ request bodies
 
     @staticmethod
-    def _cluster_body(
-        *,
-        name: str | None,
-        head_spec: Any,
-        worker_spec: Sequence[Any] | None,
-        display_release_version: str | None,
-        description: str | None,
-        network_service_name: str | None,
-        volume_ids: Sequence[str] | None,
-        extra_param: str | Mapping[str, Any] | None,
-        name_required: bool,
-    ) -> dict[str, Any]:
+    def _cluster_body(*, name_required: bool, **fields: Any) -> dict[str, Any]:
+        """The CreateRayCluster/UpdateRayCluster body, validated by :class:`~airflow_provider_emr_ray.models.RayClusterConfig`."""
         from airflow_provider_emr_ray import models
 
-        if name is not None or name_required:
-            _check_name("name", name)
-        if volume_ids is not None and (
-            isinstance(volume_ids, str) or not all(isinstance(v, str) and v for v in volume_ids)
-        ):
-            raise EmrRayValidationError("volume_ids", "must be a list of non-empty strings")
-        return {
-            "name": name,
-            "description": description,
-            "displayReleaseVersion": display_release_version,
-            "networkServiceName": network_service_name,
-            "headSpec": models.to_wire(head_spec, models.HeadSpec) if head_spec is not None else None,
-            "workerSpec": models.to_wire_list(worker_spec, models.WorkerSpec) if worker_spec is not None else None,
-            "volumeIds": list(volume_ids) if volume_ids is not None else None,
-            "extraParam": _json_text("extra_param", extra_param),
-        }
+        if name_required and fields.get("name") is None:
+            raise EmrRayValidationError("name", "is required: a string of 1 to 64 characters")
+        return models.to_wire(fields, models.RayClusterConfig, field="")
 
     @staticmethod
-    def _job_body(**kw: Any) -> dict[str, Any]:
+    def _job_body(**fields: Any) -> dict[str, Any]:
+        """The SubmitRayJob body, validated by :class:`~airflow_provider_emr_ray.models.RayJobConfig`."""
         from airflow_provider_emr_ray import models
 
-        entrypoint = kw["entrypoint"]
+        entrypoint = fields["entrypoint"]
         if not isinstance(entrypoint, str) or not entrypoint.strip():
             raise EmrRayValidationError("entrypoint", f"must be a non-empty command line, got {entrypoint!r}")
-        if kw["name"] is not None:
-            _check_name("name", kw["name"])
-        if kw["cluster_id"] is not None:
-            _require_id("cluster_id", kw["cluster_id"])
-        if kw["cluster_id"] is None and kw["head_spec"] is None:
+        if fields["cluster_id"] is not None:
+            _require_id("cluster_id", fields["cluster_id"])
+            if fields["head_spec"] is not None or fields["worker_spec"] is not None:
+                raise EmrRayValidationError("head_spec", "cannot be combined with cluster_id")
+        elif fields["head_spec"] is None:
             raise EmrRayValidationError(
                 "cluster_id", "give cluster_id (run on an existing cluster) or head_spec (a job-scoped cluster)"
             )
-        if kw["cluster_id"] is not None and (kw["head_spec"] is not None or kw["worker_spec"] is not None):
-            raise EmrRayValidationError("head_spec", "cannot be combined with cluster_id")
-        for key in ("ttl_seconds_after_finished", "active_deadline_seconds"):
-            if kw[key] is not None:
-                _non_negative_int(key, kw[key])
-        if kw["entrypoint_memory"] is not None:
-            models.to_wire({"memory": kw["entrypoint_memory"]}, models.HeadSpec)  # same rule as spec memory
-        volume_ids = kw["volume_ids"]
-        if volume_ids is not None and (isinstance(volume_ids, str) or not all(isinstance(v, str) and v for v in volume_ids)):
-            raise EmrRayValidationError("volume_ids", "must be a list of non-empty strings")
-        return {
-            "entrypoint": entrypoint,
-            "name": kw["name"],
-            "clusterId": kw["cluster_id"],
-            "displayReleaseVersion": kw["display_release_version"],
-            "networkServiceName": kw["network_service_name"],
-            "tags": models.tags_to_wire(kw["tags"]) if kw["tags"] is not None else None,
-            "runtimeEnvJson": _json_text("runtime_env_json", kw["runtime_env_json"]),
-            "workingDir": kw["working_dir"],
-            "metadataJson": _json_text("metadata_json", kw["metadata_json"]),
-            "submissionMode": kw["submission_mode"],
-            "entrypointNumCpus": _cpu_text("entrypoint_num_cpus", kw["entrypoint_num_cpus"]),
-            "entrypointNumGpus": _cpu_text("entrypoint_num_gpus", kw["entrypoint_num_gpus"]),
-            "entrypointMemory": kw["entrypoint_memory"],
-            "entrypointResources": _json_text("entrypoint_resources", kw["entrypoint_resources"]),
-            "shutdownAfterJobFinishes": kw["shutdown_after_job_finishes"],
-            "ttlSecondsAfterFinished": kw["ttl_seconds_after_finished"],
-            "activeDeadlineSeconds": kw["active_deadline_seconds"],
-            "headSpec": models.to_wire(kw["head_spec"], models.HeadSpec) if kw["head_spec"] is not None else None,
-            "workerSpec": models.to_wire_list(kw["worker_spec"], models.WorkerSpec)
-            if kw["worker_spec"] is not None
-            else None,
-            "volumeIds": list(volume_ids) if volume_ids is not None else None,
-            "extraParam": _json_text("extra_param", kw["extra_param"]),
-        }
+        return models.to_wire(fields, models.RayJobConfig, field="")
 
     @staticmethod
     def _list_jobs_query(
