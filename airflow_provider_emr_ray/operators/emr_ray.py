@@ -493,25 +493,35 @@ class EmrRayClusterCreateOperator(_ClusterSpecMixin, _ClusterWaitingOperator):
         self.log.info("Created Ray cluster %s (%s)", cluster_id, self.name)
         return cluster_id
 
-    def _reuse(self, found: dict[str, Any]) -> str:
+    def _reuse(self, found: dict[str, Any]) -> str | None:
+        """Reuse ``found`` (start it if Stopped). None when it vanished (it was being deleted)."""
+        from airflow_provider_emr_ray.exceptions import EmrRayNotFoundError
+
         cluster_id = found["clusterId"]
         state = found.get("state")
         self.log.info("Reusing Ray cluster %s named %r (state %s)", cluster_id, self.name, state)
-        if state == "Stopping":
-            wait_until(
-                fetch=lambda: cluster_info(self.hook.get_ray_cluster(cluster_id)),
-                state_key="state",
-                targets=("Stopped",),
-                failures=("Error", "Running"),
-                poll_interval=self.poll_interval,
-                deadline=deadline_from(self.max_wait),
-                state_log=StateLog(self.log, f"Ray cluster {cluster_id}", known=CLUSTER_STATES),
-                max_transient_errors=self.max_transient_errors,
-            )
-            state = cluster_info(self.hook.get_ray_cluster(cluster_id)).get("state")
-        if state == "Stopped":
-            self.log.info("Starting stopped Ray cluster %s", cluster_id)
-            self.hook.start_ray_cluster(cluster_id)
+        try:
+            if state == "Stopping":
+                result = wait_until(
+                    fetch=lambda: cluster_info(self.hook.get_ray_cluster(cluster_id)),
+                    state_key="state",
+                    targets=("Stopped", "Running"),
+                    failures=("Error",),
+                    poll_interval=self.poll_interval,
+                    deadline=deadline_from(self.max_wait),
+                    state_log=StateLog(self.log, f"Ray cluster {cluster_id}", known=CLUSTER_STATES),
+                    max_transient_errors=self.max_transient_errors,
+                )
+                state = result.state
+                if result.outcome != "success":
+                    self.log.warning("Ray cluster %s ended %s while stopping: not reusing it", cluster_id, state)
+                    return None
+            if state == "Stopped":
+                self.log.info("Starting stopped Ray cluster %s", cluster_id)
+                self.hook.start_ray_cluster(cluster_id)
+        except EmrRayNotFoundError:
+            self.log.info("Ray cluster %s was deleted meanwhile: creating a new one", cluster_id)
+            return None
         return cluster_id
 
     def execute(self, context: Context) -> str:
@@ -522,7 +532,9 @@ class EmrRayClusterCreateOperator(_ClusterSpecMixin, _ClusterWaitingOperator):
                 f"A Ray cluster named {self.name!r} already exists: {found.get('clusterId')} "
                 f"({found.get('state')}) and if_exists='fail'"
             )
-        cluster_id = self._reuse(found) if found is not None else self._create()
+        cluster_id = self._reuse(found) if found is not None else None
+        if cluster_id is None:
+            cluster_id = self._create()
         context["ti"].xcom_push(key="clusterId", value=cluster_id)
         if not self.wait_for_completion:
             return cluster_id

@@ -1,0 +1,14 @@
+"""A DAG whose literal cluster spec is invalid: importing it must fail, naming the field."""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG
+
+from airflow_provider_emr_ray.operators.emr_ray import EmrRayClusterCreateOperator
+
+with DAG(dag_id="emr_ray_bad_spec", schedule=None, catchup=False):
+    EmrRayClusterCreateOperator(
+        task_id="create",
+        name="bad",
+        head_spec={"queueName": "dev_queue", "cpu": "2", "memory": "8GB"},  # 8GB: not a valid size
+    )
