@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import itertools
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -33,8 +35,13 @@ CONTROL_PREFIX = "/__emulator__"
 _SEND_KEY = "emr_ray_emulator.send"
 
 
+_RID_PREFIX = str(uuid.uuid4()).upper()[:24]
+_RID_COUNTER = itertools.count(1)
+
+
 def _request_id() -> str:
-    return str(uuid.uuid4()).upper()
+    """A UUID-shaped, unique request id (a random prefix plus a counter: cheap on the hot path)."""
+    return f"{_RID_PREFIX}{next(_RID_COUNTER) & 0xFFFFFFFFFFFF:012X}"
 
 
 def _dumps(payload: dict[str, Any]) -> bytes:
@@ -143,13 +150,16 @@ def _base_url(emu: Emulator, request: Request) -> str:
 
 
 # --------------------------------------------------------------------------- actions
-def _do_action(emu: Emulator, action: str, request: Request, ws: str, query: dict[str, str], body: bytes, cluster_error: bool) -> dict[str, Any]:
+def _do_action(
+    emu: Emulator, action: str, request: Request, ws: str, query: dict[str, str], body: bytes, cluster_error: bool
+) -> dict[str, Any] | bytes:
+    """Perform one action; returns the payload (without requestId), as a dict or pre-serialised JSON."""
     store = emu.store
     params = request.path_params
     if action == "GetRayJob":
         with store.lock:
             job = store.get_job(ws, params["submissionId"])
-            return store.job_view(job, full=True)
+            return store.job_json(job)
     if action == "GetRayCluster":
         with store.lock:
             return store.cluster_view(store.get_cluster(ws, params["clusterId"]), full=True)
@@ -324,6 +334,9 @@ def _make_handler(emu: Emulator, action: str) -> Callable:
             return error_response(exc, request_id)
         if failure is not None:
             return _failure_response(failure, request, action, request_id)
+        if isinstance(payload, bytes):
+            content = b'{"requestId":"' + request_id.encode() + (b'",' + payload[1:] if len(payload) > 2 else b'"}')
+            return Response(content, status_code=200, headers={"x-acs-request-id": request_id}, media_type=JSON_TYPE)
         return json_response(200, {"requestId": request_id, **payload}, request_id)
 
     handler.__name__ = f"handle_{action}"
@@ -384,14 +397,39 @@ def _control_routes(emu: Emulator) -> list[Route]:
     return routes
 
 
+def _path_regex(template: str) -> re.Pattern[str]:
+    parts = re.split(r"{(\w+)}", template)
+    pattern = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/]+)" for i, p in enumerate(parts))
+    return re.compile(f"^{pattern}$")
+
+
 class EmulatorApp(Starlette):
-    """A Starlette app that keeps the server's own ``send`` (needed to drop a connection)."""
+    """A Starlette app with a direct dispatch of the thirteen API routes (built from ``api.ACTIONS``).
+
+    The API routes are also registered as Starlette routes; the direct table only skips the
+    generic middleware on the hot path. It also keeps the server's own ``send`` (needed to drop
+    a connection).
+    """
 
     emulator: Emulator
+    _fast_routes: list[tuple[str, re.Pattern[str], Callable]]
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
             scope[_SEND_KEY] = send
+            path = scope["path"]
+            if path.startswith("/api/"):
+                method = scope["method"]
+                for route_method, regex, handler in self._fast_routes:
+                    if route_method != method:
+                        continue
+                    match = regex.match(path)
+                    if match is not None:
+                        scope["path_params"] = match.groupdict()
+                        scope["app"] = self
+                        response = await handler(Request(scope, receive))
+                        await response(scope, receive, send)
+                        return
         await super().__call__(scope, receive, send)
 
 
@@ -434,10 +472,14 @@ def create_app(config: EmulatorConfig | None = None, *, ticker_interval: float =
             emu.close()
 
     routes = []
+    fast = []
     for action in ACTIONS.values():
-        routes.append(Route(action.path, _make_handler(emu, action.name), methods=[action.method], name=action.name))
+        handler = _make_handler(emu, action.name)
+        routes.append(Route(action.path, handler, methods=[action.method], name=action.name))
+        fast.append((action.method, _path_regex(action.path), handler))
     routes += _control_routes(emu)
     app = EmulatorApp(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _not_found})
     app.state.emulator = emu
     app.emulator = emu
+    app._fast_routes = fast
     return app

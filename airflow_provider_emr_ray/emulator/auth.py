@@ -8,6 +8,7 @@ headers named in ``SignedHeaders``.
 from __future__ import annotations
 
 import calendar
+import functools
 import hmac
 import threading
 import time
@@ -60,6 +61,7 @@ def parse_query(query_string: bytes) -> dict[str, str]:
     return dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, encoding="utf-8"))
 
 
+@functools.lru_cache(maxsize=512)
 def _parse_date(value: str) -> float:
     try:
         return float(calendar.timegm(time.strptime(value, signing.DATE_FORMAT)))

@@ -183,6 +183,7 @@ class Store:
         self._procs: dict[str, subprocess.Popen] = {}
         self._kill_at: dict[str, float] = {}
         self._active: set[str] = set()
+        self._json_cache: dict[str, tuple[tuple, bytes]] = {}
         self._closed = False
         self._tmp: str | None = None
         if config.data_dir:
@@ -761,6 +762,28 @@ class Store:
         for w in job["workerSpecs"]:
             cu += _cpu(w["cpu"]) * w["replica"]
         return cu
+
+    def job_json(self, job: dict[str, Any]) -> bytes:
+        """The full job view as JSON bytes, cached until anything it shows changes."""
+        now = self.now_ms()
+        start = job["startTime"]
+        terminal = job["status"] in JOB_TERMINAL
+        duration = max(0, ((job["endTime"] if terminal else now) - start) // 1000) if start else 0
+        key = (
+            job["status"],
+            job["_since"],
+            start,
+            job["endTime"],
+            duration,
+            self.job_cluster_state(job, now),
+            job["_clusterId"] in self.clusters if job["_clusterId"] else None,
+        )
+        cached = self._json_cache.get(job["submissionId"])
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        data = json.dumps(self.job_view(job, full=True), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        self._json_cache[job["submissionId"]] = (key, data)
+        return data
 
     def job_view(self, job: dict[str, Any], *, full: bool) -> dict[str, Any]:
         now = self.now_ms()
