@@ -654,6 +654,13 @@ class Store:
                     else:
                         self._finish(job, "Succeeded", end, "Job finished successfully.")
                     return True
+        if job["status"] == "Running" and job["_clusterId"]:
+            c = self.clusters.get(job["_clusterId"])
+            if c is None or not self._settle_cluster(c, now) or c["state"] not in ("Running", "Starting"):
+                self._kill(sid, signal.SIGKILL)
+                self._procs.pop(sid, None)
+                self._finish(job, "Failed", now, f"Ray cluster {job['_clusterId']} was stopped while the job was running.")
+                return True
         if job["status"] == "Cancelling":
             proc = self._procs.get(sid)
             if proc is not None and proc.poll() is None:
@@ -738,7 +745,7 @@ class Store:
         cid = job["_clusterId"]
         if cid:
             c = self.clusters.get(cid)
-            if c is None or c["state"] in ("Stopped", "Error") or c["_deleting"]:
+            if c is None or not self._settle_cluster(c, now) or c["state"] in ("Stopped", "Error"):
                 return "Deleted"
             return "Pending" if c["state"] == "Starting" else "Running"
         status = job["status"]
