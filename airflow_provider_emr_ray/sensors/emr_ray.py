@@ -14,7 +14,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+)
 
 from airflow_provider_emr_ray._waiting import (
     CLUSTER_STATES,
@@ -135,9 +140,14 @@ class _EmrRayBaseSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        # One poke first: no deferral when the state is already reached.
-        if self.poke(context):
-            return None
+        # One poke first: no deferral when the state is already reached (or failed).
+        try:
+            if self.poke(context):
+                return None
+        except AirflowException as exc:
+            if self.soft_fail or getattr(self, "never_fail", False):
+                raise AirflowSkipException(f"Skipping ({'soft_fail' if self.soft_fail else 'never_fail'}): {exc}") from exc
+            raise
         started = time.time()
         deadline = started + self.timeout
         self.defer(

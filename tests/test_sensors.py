@@ -1,0 +1,113 @@
+"""Unit tests of the sensors' poke / defer / resume logic (scripted hook)."""
+
+from __future__ import annotations
+
+import pytest
+from airflow.sdk.exceptions import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    TaskDeferred,
+)
+
+from airflow_provider_emr_ray.exceptions import EmrRayServerError
+from airflow_provider_emr_ray.sensors.emr_ray import EmrRayClusterStateSensor, RayJobSensor
+from airflow_provider_emr_ray.triggers.emr_ray import EmrRayClusterStateTrigger, RayJobStatusTrigger
+from tests.operators.fakes import ScriptedHook
+from tests.operators.test_operators_unit import FakeTI, ctx, with_hook
+
+JOB_DONE = {
+    "submissionId": "s",
+    "status": "Succeeded",
+    "duration": 7,
+    "cuHours": 0.25,
+    "dashboardUrl": "https://d/?token=T",
+    "tags": [{"key": "workflowId", "value": "wf-1"}],
+}
+
+
+def test_job_sensor_pushes_status_tags_duration_cuhours() -> None:
+    hook = ScriptedHook(jobs=[{"status": "Running"}, JOB_DONE])
+    sensor = with_hook(RayJobSensor(task_id="wait", submission_id="s"), hook)
+    ti = FakeTI()
+    assert sensor.poke(ctx(ti)) is False
+    assert sensor.poke(ctx(ti)) is True
+    assert ti.xcoms == {
+        "status": "Succeeded",
+        "tags": {"workflowId": "wf-1"},
+        "duration": 7,
+        "cuHours": 0.25,
+        "dashboardUrl": "https://d/?token=T",
+    }
+
+
+def test_job_sensor_failure_state_fails_and_soft_fail_skips() -> None:
+    hook = ScriptedHook(jobs=[{"status": "Failed", "message": "exit code 1"}])
+    sensor = with_hook(RayJobSensor(task_id="wait", submission_id="s", poke_interval=0.01), hook)
+    with pytest.raises(AirflowFailException, match="exit code 1"):
+        sensor.execute(ctx())
+    soft = with_hook(RayJobSensor(task_id="wait", submission_id="s", soft_fail=True, poke_interval=0.01), hook)
+    with pytest.raises(AirflowSkipException):
+        soft.execute(ctx())
+    soft_deferrable = with_hook(
+        RayJobSensor(task_id="wait", submission_id="s", soft_fail=True, deferrable=True), hook
+    )
+    with pytest.raises(AirflowSkipException):
+        soft_deferrable.execute(ctx())
+
+
+def test_poke_tolerates_transient_errors() -> None:
+    err = EmrRayServerError("boom", status=503)
+    hook = ScriptedHook(clusters=[err, {"clusterId": "c", "state": "Running"}])
+    sensor = with_hook(EmrRayClusterStateSensor(task_id="s", cluster_id="c"), hook)
+    ti = FakeTI()
+    assert sensor.poke(ctx(ti)) is False
+    assert sensor.poke(ctx(ti)) is True
+    assert ti.xcoms["clusterId"] == "c"
+
+
+def test_deferrable_sensor_defers_with_its_timeout_and_resumes() -> None:
+    hook = ScriptedHook(jobs=[{"status": "Running"}])
+    sensor = with_hook(RayJobSensor(task_id="wait", submission_id="s", deferrable=True, timeout=30), hook)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(ctx())
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, RayJobStatusTrigger)
+    assert trigger.cancel_on_kill is False  # a sensor does not own the job
+    assert trigger.deadline is not None
+    ti = FakeTI()
+    event = {"status": "success", "state": "Succeeded", "job": {**JOB_DONE, "tags": {"workflowId": "wf-1"}}}
+    sensor.resume_execution("execute_complete", {"event": event}, ctx(ti))
+    assert ti.xcoms["tags"]["workflowId"] == "wf-1"
+
+
+@pytest.mark.parametrize(
+    ("status", "soft_fail", "expected"),
+    [
+        ("failure", False, AirflowFailException),
+        ("failure", True, AirflowSkipException),
+        ("timeout", False, AirflowSensorTimeout),
+        ("timeout", True, AirflowSkipException),
+    ],
+)
+def test_resume_honours_soft_fail(status: str, soft_fail: bool, expected: type) -> None:
+    sensor = EmrRayClusterStateSensor(task_id="s", cluster_id="c", deferrable=True, soft_fail=soft_fail)
+    event = {"status": status, "state": "Error", "message": "m", "cluster": {}}
+    with pytest.raises(expected):
+        sensor.resume_execution("execute_complete", {"event": event}, ctx())
+
+
+def test_cluster_sensor_trigger() -> None:
+    sensor = EmrRayClusterStateSensor(
+        task_id="s", cluster_id="c", target_states="Stopped", failure_states=["Error"], poke_interval=3
+    )
+    trigger = sensor._trigger(deadline=100.0, started_at=1.0)
+    assert isinstance(trigger, EmrRayClusterStateTrigger)
+    assert trigger.target_states == ["Stopped"] and trigger.poll_interval == 3
+
+
+def test_overlapping_states_rejected() -> None:
+    from airflow_provider_emr_ray.exceptions import EmrRayValidationError
+
+    with pytest.raises(EmrRayValidationError):
+        RayJobSensor(task_id="s", submission_id="x", target_states=["Failed"])
