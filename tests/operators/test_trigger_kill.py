@@ -1,0 +1,67 @@
+"""Killing a deferred job task: Airflow 3.3's TriggerRunner cancels the trigger with its
+user-action message and awaits ``on_kill``; the job must end up cancelled in the emulator.
+
+``dag.test()`` cannot kill a deferred task, so this drives the real ``TriggerRunner.run_trigger``
+and ``cancel_triggers`` (the code path of mark-failed / clear in a running triggerer) with the
+real hook against the served emulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from airflow_provider_emr_ray.triggers.emr_ray import RayJobStatusTrigger
+
+pytestmark = pytest.mark.integration
+
+
+def _live_job(entrypoint: str) -> str:
+    """A job with its own job-scoped cluster (no cluster to wait for first)."""
+    from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
+
+    return EmrRayHook().submit_ray_job(
+        entrypoint=entrypoint, name="kill-deferred", head_spec={"cpu": "2", "memory": "8Gi"}
+    )
+
+
+@pytest.mark.parametrize("cancel_on_kill", [True, False])
+def test_user_kill_of_a_deferred_task_cancels_the_job(emr_ray_conn, emulator, cancel_on_kill: bool) -> None:
+    from airflow.jobs.triggerer_job_runner import TriggerRunner
+
+    sid = _live_job("sleep 600")
+    trigger = RayJobStatusTrigger(submission_id=sid, cancel_on_kill=cancel_on_kill, poll_interval=0.05)
+
+    async def scenario() -> None:
+        runner = TriggerRunner()
+        polled = asyncio.Event()
+        real_fetch = trigger._fetch
+
+        async def fetch(hook):
+            try:
+                return await real_fetch(hook)
+            finally:
+                polled.set()
+
+        trigger._fetch = fetch  # type: ignore[method-assign]
+        task = asyncio.create_task(runner.run_trigger(1, trigger))
+        runner.triggers[1] = {"task": task, "name": "kill-test", "events": 0, "is_watcher": False}
+        await polled.wait()  # the trigger is really waiting on the job
+        runner.to_cancel.append(1)
+        await runner.cancel_triggers()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    store = emulator.emulator.store
+    with store.lock:
+        status = store.jobs[sid]["status"]
+    if cancel_on_kill:
+        assert status in ("Cancelling", "Cancelled")
+    else:
+        assert status not in ("Cancelling", "Cancelled")
+        from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
+
+        EmrRayHook().cancel_ray_job(sid)  # do not leave the process running
