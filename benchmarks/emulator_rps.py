@@ -4,7 +4,7 @@ Starts ``python -m airflow_provider_emr_ray.emulator`` in a subprocess (uvicorn,
 off), submits one job, warms up, then sends N signed GetRayJob requests per repeat and prints the
 median and spread of requests per second::
 
-    python benchmarks/emulator_rps.py --requests 5000 --repeats 5 [--concurrency 4]
+    python benchmarks/emulator_rps.py --requests 5000 --repeats 5 [--processes 2] [--concurrency 1]
 
 Requests are signed per call with ``signing.sign_headers`` (a fresh nonce each time) and built
 with ``api.build_request``, exactly like the hook does, so the figure includes client signing.
@@ -13,6 +13,7 @@ with ``api.build_request``, exactly like the hook does, so the figure includes c
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -83,9 +84,9 @@ def cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
-def run_batch(endpoint: str, sid: str, n: int, concurrency: int) -> float:
-    per = [n // concurrency + (1 if i < n % concurrency else 0) for i in range(concurrency)]
-    clients = [httpx.Client(timeout=30) for _ in range(concurrency)]
+def _thread_batch(endpoint: str, sid: str, counts: list[int], barrier, results) -> None:
+    """One client process: len(counts) threads, one keep-alive httpx.Client each."""
+    clients = [httpx.Client(timeout=30) for _ in counts]
     for client in clients:  # open the keep-alive connection outside the timed region
         call(client, endpoint, "GetRayJob", {"submissionId": sid}).raise_for_status()
     failures: list[str] = []
@@ -96,18 +97,41 @@ def run_batch(endpoint: str, sid: str, n: int, concurrency: int) -> float:
             if resp.status_code != 200:
                 failures.append(resp.text)
 
-    threads = [threading.Thread(target=worker, args=(c, k)) for c, k in zip(clients, per)]
+    threads = [threading.Thread(target=worker, args=(c, k)) for c, k in zip(clients, counts)]
+    barrier.wait()
     start = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.perf_counter() - start
+    results.put((time.perf_counter() - start, len(failures), failures[:1]))
     for client in clients:
         client.close()
-    if failures:
-        raise RuntimeError(f"{len(failures)} requests failed, e.g. {failures[0]}")
-    return n / elapsed
+
+
+def run_batch(endpoint: str, sid: str, n: int, concurrency: int, processes: int) -> float:
+    """Send ``n`` GetRayJob requests from ``processes`` x ``concurrency`` clients; return req/s."""
+    workers = processes * concurrency
+    per = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(processes + 1)
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(target=_thread_batch, args=(endpoint, sid, per[i * concurrency : (i + 1) * concurrency], barrier, results))
+        for i in range(processes)
+    ]
+    for p in procs:
+        p.start()
+    barrier.wait()
+    start = time.perf_counter()
+    outcomes = [results.get(timeout=600) for _ in procs]
+    elapsed = time.perf_counter() - start
+    for p in procs:
+        p.join()
+    failed = sum(o[1] for o in outcomes)
+    if failed:
+        raise RuntimeError(f"{failed} requests failed, e.g. {[o[2] for o in outcomes if o[2]][0]}")
+    return n / max(elapsed, max(o[0] for o in outcomes))
 
 
 def main() -> int:
@@ -115,7 +139,9 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=5000, help="requests per repeat")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=500)
-    ap.add_argument("--concurrency", type=int, default=1, help="client threads, one keep-alive connection each")
+    ap.add_argument("--concurrency", type=int, default=1, help="client threads per process, one connection each")
+    ap.add_argument("--processes", type=int, default=2,
+                    help="client processes (a single httpx client costs ~2x the server's CPU per request)")
     args = ap.parse_args()
 
     proc, endpoint = start_emulator()
@@ -124,9 +150,9 @@ def main() -> int:
             resp = call(client, endpoint, "SubmitRayJob", {}, {"entrypoint": "python main.py", "name": "bench"})
             resp.raise_for_status()
             sid = resp.json()["submissionId"]
-        run_batch(endpoint, sid, args.warmup, args.concurrency)
+        run_batch(endpoint, sid, args.warmup, args.concurrency, args.processes)
         cpu0 = cpu_seconds(proc.pid)
-        rates = [run_batch(endpoint, sid, args.requests, args.concurrency) for _ in range(args.repeats)]
+        rates = [run_batch(endpoint, sid, args.requests, args.concurrency, args.processes) for _ in range(args.repeats)]
         server_us = (cpu_seconds(proc.pid) - cpu0) / (args.requests * args.repeats) * 1e6
     finally:
         proc.terminate()
@@ -135,7 +161,8 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
     med = statistics.median(rates)
-    print(f"GetRayJob over loopback: {args.requests} requests x {args.repeats} repeats, concurrency {args.concurrency}")
+    print(f"GetRayJob over loopback: {args.requests} requests x {args.repeats} repeats, "
+          f"{args.processes} client process(es) x {args.concurrency} thread(s)")
     print("runs (req/s): " + ", ".join(f"{r:.0f}" for r in rates))
     print(f"median {med:.0f} req/s, min {min(rates):.0f}, max {max(rates):.0f}, "
           f"spread {100 * (max(rates) - min(rates)) / med:.1f}%")

@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +171,16 @@ def _alive(pid: int) -> bool:
             return False
 
 
+def _kill_groups(procs: dict[str, subprocess.Popen]) -> None:
+    """Last-resort cleanup (garbage collection or interpreter exit) of job process groups."""
+    for proc in list(procs.values()):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the whole group, even if its leader already exited
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+    procs.clear()
+
+
 class Store:
     """All clusters and jobs. Thread-safe; every public method takes the lock."""
 
@@ -181,6 +191,8 @@ class Store:
         self.clusters: dict[str, dict[str, Any]] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
         self._procs: dict[str, subprocess.Popen] = {}
+        # Never leave a child behind, even when close() is forgotten.
+        self._finalizer = weakref.finalize(self, _kill_groups, self._procs)
         self._kill_at: dict[str, float] = {}
         self._active: set[str] = set()
         self._json_cache: dict[str, tuple[tuple, bytes]] = {}
@@ -950,12 +962,7 @@ class Store:
             if self._closed:
                 return
             self._closed = True
-            for sid, proc in list(self._procs.items()):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=5)
-            self._procs.clear()
+            _kill_groups(self._procs)
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
@@ -993,5 +1000,6 @@ def shell_quote(*parts: str) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def iter_pids(store: Store) -> Iterable[int]:
+def job_pids(store: Store) -> list[int]:
+    """Process ids of the job processes the store still tracks (for tests)."""
     return [p.pid for p in store._procs.values()]
