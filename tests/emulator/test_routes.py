@@ -260,3 +260,22 @@ async def test_job_fields_round_trip(make_app, connect):
     assert job["logBucketName"] == "ss-ray-cn-hangzhou" and job["logPath"] == f"{TEST_WORKSPACE}/ray/logs/{sid}/"
     assert job["taskBizId"].startswith("TSK-") and "?token=" in job["dashboardUrl"]
     assert isinstance(job["cuHours"], float) and isinstance(job["duration"], int)
+
+
+async def test_log_listing_paging_and_errors(make_app, connect):
+    call = await connect(make_app())
+    cid = (await call("CreateRayCluster", body={"name": "c"}))["clusterId"]
+    head = (await call("GetRayCluster", {"clusterId": cid}))["instances"][0]["instanceId"]
+    page = (await call("ListRayLogs", {"instanceId": head}, query={"maxKeys": 1}))["data"]
+    assert page["isTruncated"] is True and len(page["objectList"]) == 1 and page["nextMarker"]
+    rest = (await call("ListRayLogs", {"instanceId": head}, query={"marker": page["nextMarker"]}))["data"]
+    assert rest["isTruncated"] is False and len(rest["objectList"]) == 1
+    only = (await call("ListRayLogs", {"instanceId": head}, query={"prefix": "gcs"}))["data"]["objectList"]
+    assert [o["name"] for o in only] == ["gcs_server.out"]
+    resp = await call.raw("GetRayLog", {"instanceId": head}, query={"path": "nope.log"})
+    assert resp.status_code == 404 and resp.json()["code"] == "RayLog.NotFound"
+    resp = await call.raw("GetRayLog", {"instanceId": head})
+    assert resp.status_code == 400 and resp.json()["code"] == "InvalidParameter"
+    url = (await call("GetRayLog", {"instanceId": head}, query={"path": "raylet.out"}))["data"]["accessUrl"]
+    text = (await call.client.get(url)).text
+    assert "raylet started" in text
