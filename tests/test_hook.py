@@ -555,3 +555,20 @@ def test_exceptions_survive_pickling():
     err = EmrRayNotFoundError("gone", action="GetRayJob", status=404, code="X.NotFound", request_id="RID")
     back = pickle.loads(pickle.dumps(err))
     assert type(back) is EmrRayNotFoundError and back.code == "X.NotFound" and str(back) == str(err)
+
+
+async def test_secrets_read_in_an_event_loop_are_masked_without_blocking(monkeypatch):
+    """In a trigger (a running loop) the connection's secrets are masked through the async path."""
+    import airflow.sdk.log as sdk_log
+
+    seen: list[str] = []
+
+    async def fake_amask(secret, name=None):
+        seen.append(secret)
+
+    monkeypatch.setattr(sdk_log, "amask_secret", fake_amask, raising=False)
+    rec = Recorder(default=httpx.Response(200, json=CLUSTER))
+    hook = make_hook(monkeypatch, rec, security_token=STS_TOKEN)
+    await hook.aget_ray_cluster("ray-abc")
+    await asyncio.sleep(0)  # let the scheduled masking task run
+    assert set(seen) == {TEST_SECRET, STS_TOKEN}

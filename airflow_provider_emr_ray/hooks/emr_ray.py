@@ -100,6 +100,30 @@ def _epoch_ms(field_name: str, value: datetime | int | float | None) -> int | No
     raise EmrRayValidationError(field_name, f"must be a timezone-aware datetime or epoch milliseconds, got {value!r}")
 
 
+_MASK_TASKS: set[asyncio.Task] = set()
+
+
+def _mask_secret(secret: str) -> None:
+    """Register ``secret`` with Airflow's secrets masker, from sync or async code.
+
+    Inside a running event loop (a trigger) the async variant is scheduled, because the sync one
+    talks to the supervisor with a blocking call.
+    """
+    from airflow.sdk.log import mask_secret
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        mask_secret(secret)
+        return
+    import airflow.sdk.log as sdk_log
+
+    amask_secret = getattr(sdk_log, "amask_secret", None)  # Airflow >= 3.3
+    task = loop.create_task(amask_secret(secret) if amask_secret else asyncio.to_thread(mask_secret, secret))
+    _MASK_TASKS.add(task)
+    task.add_done_callback(_MASK_TASKS.discard)
+
+
 # One httpx.AsyncClient per event loop (and endpoint settings), shared by every hook in that
 # loop: thousands of triggers in one triggerer share a connection pool instead of each opening
 # their own.
@@ -165,15 +189,13 @@ class EmrRayHook(BaseHook):
     # ------------------------------------------------------------------ connection & settings
 
     def _settings_from_connection(self, conn: Any) -> _Settings:
-        from airflow.sdk.log import mask_secret
-
         extra = conn.extra_dejson if conn is not None else {}
         login = conn.login if conn is not None else None
         password = conn.password if conn is not None else None
         # Register secrets with the masker the moment they are read.
         for secret in (password, extra.get("security_token")):
             if secret:
-                mask_secret(secret)
+                _mask_secret(secret)
 
         region_id = self.region_id or extra.get("region_id") or None
         workspace_id = self.workspace_id or extra.get("workspace_id") or None
@@ -202,7 +224,7 @@ class EmrRayHook(BaseHook):
         if provider is None:
             from airflow_provider_emr_ray.credentials import provider_from_connection
 
-            provider = provider_from_connection(login=login, password=password, extra=extra, on_secret=mask_secret)
+            provider = provider_from_connection(login=login, password=password, extra=extra, on_secret=_mask_secret)
         return _Settings(
             endpoint=endpoint,
             host=urlsplit(endpoint).netloc,
