@@ -558,17 +558,21 @@ def test_exceptions_survive_pickling():
 
 
 async def test_secrets_read_in_an_event_loop_are_masked_without_blocking(monkeypatch):
-    """In a trigger (a running loop) the connection's secrets are masked through the async path."""
+    """In a trigger (a running loop) secrets go through the async masker, not the blocking one."""
     import airflow.sdk.log as sdk_log
 
-    seen: list[str] = []
+    from airflow_provider_emr_ray.hooks.emr_ray import _mask_secret
+
+    seen_async: list[str] = []
+    seen_sync: list[str] = []
 
     async def fake_amask(secret, name=None):
-        seen.append(secret)
+        seen_async.append(secret)
 
     monkeypatch.setattr(sdk_log, "amask_secret", fake_amask, raising=False)
-    rec = Recorder(default=httpx.Response(200, json=CLUSTER))
-    hook = make_hook(monkeypatch, rec, security_token=STS_TOKEN)
-    await hook.aget_ray_cluster("ray-abc")
+    monkeypatch.setattr(sdk_log, "mask_secret", lambda secret, name=None: seen_sync.append(secret))
+    _mask_secret("in-loop-secret")
     await asyncio.sleep(0)  # let the scheduled masking task run
-    assert set(seen) == {TEST_SECRET, STS_TOKEN}
+    assert seen_async == ["in-loop-secret"] and seen_sync == []
+    await asyncio.to_thread(_mask_secret, "no-loop-secret")
+    assert seen_sync == ["no-loop-secret"]
