@@ -36,11 +36,33 @@ from airflow_provider_emr_ray.emulator.config import (  # noqa: E402
 )
 
 
-def start_emulator() -> tuple[subprocess.Popen, str]:
+# A trivial uvicorn app answering every request with a GetRayJob-sized JSON body, without any
+# emulator logic: the same client against it gives the ceiling this machine (and load) allows.
+_BASELINE = r"""
+import socket, sys, uvicorn
+body = b'{"requestId":"X","status":"Succeeded","pad":"' + b"x" * 1900 + b'"}'
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await receive()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+sock = socket.socket(); sock.bind(("127.0.0.1", 0)); sock.listen(2048)
+print(f"EMR_RAY_EMULATOR_ENDPOINT=http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+               proxy_headers=False)).run(sockets=[sock])
+"""
+
+
+def start_emulator(baseline: bool = False) -> tuple[subprocess.Popen, str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    command = [sys.executable, "-m", "airflow_provider_emr_ray.emulator", "--port", "0", "--no-exec", "--delay", "0",
+               "--log-level", "warning"]
+    if baseline:
+        command = [sys.executable, "-c", _BASELINE]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_emr_ray.emulator", "--port", "0", "--no-exec", "--delay", "0",
-         "--log-level", "warning"],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -72,6 +94,14 @@ def call(client: httpx.Client, endpoint: str, action: str, params: dict, body: d
         access_key_secret=DEFAULT_ACCESS_KEY_SECRET,
     )
     return client.request(prepared.action.method, endpoint + prepared.target, headers=headers, content=prepared.body)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -140,6 +170,8 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=500)
     ap.add_argument("--concurrency", type=int, default=1, help="client threads per process, one connection each")
+    ap.add_argument("--baseline", action="store_true",
+                    help="also measure a trivial uvicorn app with the same client (the machine's ceiling)")
     ap.add_argument("--processes", type=int, default=2,
                     help="client processes (a single httpx client costs ~2x the server's CPU per request)")
     args = ap.parse_args()
@@ -155,11 +187,7 @@ def main() -> int:
         rates = [run_batch(endpoint, sid, args.requests, args.concurrency, args.processes) for _ in range(args.repeats)]
         server_us = (cpu_seconds(proc.pid) - cpu0) / (args.requests * args.repeats) * 1e6
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
     med = statistics.median(rates)
     print(f"GetRayJob over loopback: {args.requests} requests x {args.repeats} repeats, "
           f"{args.processes} client process(es) x {args.concurrency} thread(s)")
@@ -168,6 +196,17 @@ def main() -> int:
           f"spread {100 * (max(rates) - min(rates)) / med:.1f}%")
     print(f"server CPU per request: {server_us:.0f} us (capacity ~{1e6 / server_us:.0f} req/s of one core); "
           f"load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    if args.baseline:
+        bproc, bendpoint = start_emulator(baseline=True)
+        try:
+            run_batch(bendpoint, "rj-x", args.warmup, args.concurrency, args.processes)
+            base = [run_batch(bendpoint, "rj-x", args.requests, args.concurrency, args.processes)
+                    for _ in range(args.repeats)]
+        finally:
+            stop(bproc)
+        bmed = statistics.median(base)
+        print(f"baseline (trivial uvicorn app, same client): median {bmed:.0f} req/s; "
+              f"the emulator reaches {100 * med / bmed:.0f}% of it")
     return 0
 
 

@@ -34,6 +34,7 @@ def uvicorn_config(app: EmulatorApp, *, log_level: str = "warning", access_log: 
         log_level=log_level,
         access_log=access_log,
         server_header=False,
+        proxy_headers=False,
         date_header=True,
         timeout_graceful_shutdown=5,
     )
