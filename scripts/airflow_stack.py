@@ -38,6 +38,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -298,6 +299,7 @@ class AirflowStack:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stopped as a whole
+                preexec_fn=_die_with_parent,
             )
         proc = Process(name, popen, output)
         if name != "emulator":
@@ -455,14 +457,22 @@ class AirflowStack:
 
     # ------------------------------------------------------------------ stop
 
-    def stop(self, grace: float = 20.0) -> None:
+    def stop(self, grace: float = 15.0) -> None:
         """Stop every process the stack started (Airflow first, the emulator last). Idempotent."""
         if self._stopped:
             return
         self._stopped = True
         with contextlib.suppress(Exception):
             atexit.unregister(self.stop)
-        self._stop_groups(self.processes, grace)
+        with _signals_ignored():  # a second Ctrl-C must not leave processes behind
+            self._stop_all(grace)
+
+    def _stop_all(self, grace: float) -> None:
+        # The scheduler, triggerer and dag-processor first: their tasks and triggers still talk to
+        # the api-server (the execution API) while they shut down; then the api-server.
+        first = [p for p in self.processes if p.name != "api-server"]
+        self._stop_groups(first, grace)
+        self._stop_groups([p for p in self.processes if p not in first], grace)
         if self.emulator is not None:
             # SIGTERM lets the emulator kill its job process groups before it exits.
             self._stop_groups([self.emulator], 10.0)
@@ -484,17 +494,43 @@ class AirflowStack:
                 p.popen.wait(timeout=5)
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec (Linux): get SIGTERM when the process that started it dies, even
+    by SIGKILL, so a killed demo or test run does not leave an Airflow behind."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@contextlib.contextmanager
+def _signals_ignored():
+    """Ignore SIGINT/SIGTERM/SIGHUP for the block (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, previous in saved.items():
+            signal.signal(sig, previous)
+
+
 def _q(value: str) -> str:
     return urllib.parse.quote(value, safe="")
 
 
 def install_signal_handlers() -> None:
-    """Turn SIGTERM and SIGHUP into ``SystemExit`` (Ctrl-C already raises ``KeyboardInterrupt``),
-    so ``finally`` blocks and ``atexit`` handlers stop the stack."""
+    """Make Ctrl-C raise ``KeyboardInterrupt`` (even when started in the background, where SIGINT
+    is inherited ignored) and SIGTERM/SIGHUP raise ``SystemExit``, so ``finally`` blocks and
+    ``atexit`` handlers stop the stack. Call it from the main thread."""
 
     def handler(signum: int, _frame: Any) -> None:
         raise SystemExit(128 + signum)
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, handler)
 

@@ -7,6 +7,7 @@ package.
 from __future__ import annotations
 
 import importlib.util
+import signal
 import sys
 import time
 from pathlib import Path
@@ -53,9 +54,14 @@ def stack(tmp_path_factory):
         # The test counts these retries and fails on any retry the race does not explain.
         default_task_retries=1,
     )
+    def on_sigterm(signum, frame):  # e.g. a CI timeout: stop the stack through the finally below
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         s.start()
         yield s
     finally:
         s.stop()
+        signal.signal(signal.SIGTERM, previous)
         say(f"stopped; everything it wrote is under {root}")
