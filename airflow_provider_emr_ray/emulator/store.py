@@ -171,14 +171,44 @@ def _alive(pid: int) -> bool:
             return False
 
 
-def _kill_groups(procs: dict[str, subprocess.Popen]) -> None:
-    """Last-resort cleanup (garbage collection or interpreter exit) of job process groups."""
+def group_alive(pgid: int) -> bool:
+    """True while any non-zombie process belongs to process group ``pgid`` (Linux ``/proc``)."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # pragma: no cover - not Linux
+        try:
+            os.killpg(pgid, 0)
+            return True
+        except OSError:
+            return False
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
+
+
+def _kill_groups(procs: dict[str, subprocess.Popen], timeout: float = 5.0) -> None:
+    """Kill every job process group and wait until no member is left (also used at exit/GC)."""
+    pgids = []
     for proc in list(procs.values()):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)  # the whole group, even if its leader already exited
+        pgids.append(proc.pid)
+    for proc in list(procs.values()):
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
+            proc.wait(timeout=timeout)
     procs.clear()
+    deadline = time.monotonic() + timeout
+    for pgid in pgids:
+        while group_alive(pgid) and time.monotonic() < deadline:
+            time.sleep(0.005)
 
 
 class Store:
