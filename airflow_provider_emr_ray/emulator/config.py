@@ -65,6 +65,10 @@ class FaultRule:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {', '.join(FAULT_KINDS)}")
         self.kind = kind
+        from airflow_provider_emr_ray.api import ACTIONS
+
+        if self.action != "*" and self.action not in ACTIONS:
+            raise ValueError(f"unknown action {self.action!r}; expected '*' or one of {', '.join(ACTIONS)}")
         if self.times is not None and int(self.times) < 0:
             raise ValueError("times must be >= 0")
         if self.probability is not None and not 0.0 <= float(self.probability) <= 1.0:

@@ -142,7 +142,7 @@ def test_fault_rule_parsing():
     rule = FaultRule.parse("kind=throttle,action=GetRayJob,times=3,after=true,retry_after=2")
     assert (rule.kind, rule.action, rule.times, rule.after, rule.retry_after) == ("429", "GetRayJob", 3, True, 2)
     assert FaultRule.parse('{"kind": "latency", "latency": 0.5}').latency == 0.5
-    for bad in ("kind=teapot", "kind=500,unknown=1", "kind=500,probability=2", "kind=latency", "nonsense"):
+    for bad in ("kind=teapot", "kind=500,unknown=1", "kind=500,probability=2", "kind=latency", "nonsense", "kind=500,action=GetRayJobs"):
         with pytest.raises(ValueError):
             FaultRule.parse(bad)
 
