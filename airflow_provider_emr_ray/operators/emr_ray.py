@@ -31,7 +31,6 @@ from airflow_provider_emr_ray._waiting import (
     default_job_name,
     earliest,
     execution_deadline,
-    fit_tag_value,
     format_elapsed,
     is_templated,
     job_info,
@@ -1056,7 +1055,6 @@ class EmrRayJobSubmitOperator(_WaitingMixin, EmrRayBaseOperator):
         ti = context["ti"]
         tags = self._job_tags(context)
         name = self._job_name(context)
-        fit_tag_value(name)  # deterministic name check (no-op); the name itself is sent as is
         submission_id = None
         if self.add_airflow_tags and (getattr(ti, "try_number", 1) or 1) > 1:
             found = self._find_job(context, name, tags, live_only=True)

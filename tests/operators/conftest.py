@@ -5,7 +5,6 @@ initialised once, and a helper that runs a DAG of ``tests/dags`` with ``dag.test
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from tests.conftest import TEST_AK, TEST_REGION, TEST_SECRET, TEST_WORKSPACE
 DAGS = Path(__file__).resolve().parent.parent / "dags"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def emulator() -> Iterator[Any]:
     from airflow_provider_emr_ray.emulator import EmulatorConfig, serve_in_thread
 
@@ -41,9 +40,10 @@ def emulator() -> Iterator[Any]:
         yield handle
 
 
-@pytest.fixture(scope="session")
-def emr_ray_conn(emulator: Any) -> Iterator[str]:
-    """The connection, as Airflow reads it from the environment (also in inline triggers)."""
+@pytest.fixture
+def emr_ray_conn(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The connection, as Airflow reads it from the environment (also in inline triggers).
+    Set per test, so it never leaks into other test modules."""
     conn = {
         "conn_type": "emr_ray",
         "login": TEST_AK,
@@ -55,13 +55,8 @@ def emr_ray_conn(emulator: Any) -> Iterator[str]:
             "max_retries": 1,  # one hook retry: an injected fault exhausts a call in 2 answers
         },
     }
-    old = os.environ.get("AIRFLOW_CONN_EMR_RAY_DEFAULT")
-    os.environ["AIRFLOW_CONN_EMR_RAY_DEFAULT"] = json.dumps(conn)
-    yield "emr_ray_default"
-    if old is None:
-        os.environ.pop("AIRFLOW_CONN_EMR_RAY_DEFAULT", None)
-    else:
-        os.environ["AIRFLOW_CONN_EMR_RAY_DEFAULT"] = old
+    monkeypatch.setenv("AIRFLOW_CONN_EMR_RAY_DEFAULT", json.dumps(conn))
+    return "emr_ray_default"
 
 
 @pytest.fixture(scope="session")
