@@ -7,6 +7,7 @@ import json
 import pytest
 
 from airflow_provider_emr_ray.api import ACTIONS
+from airflow_provider_emr_ray.emulator import FakeClock
 from tests.conftest import TEST_WORKSPACE
 
 CLUSTER_FIELDS = {
@@ -198,7 +199,8 @@ async def test_cluster_pagination_newest_first(make_app, connect, clock):
     assert {c["name"] for c in named["rayClusters"]} == {f"c1{i}" for i in range(10)}
 
 
-async def test_job_list_filters_and_pagination(make_app, connect, clock):
+async def test_job_list_filters_and_pagination(make_app, connect):
+    clock = FakeClock(1_750_000_000.0)
     call = await connect(make_app(clock=clock))
     t0 = clock.now
     sids = []
