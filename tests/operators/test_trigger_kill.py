@@ -9,7 +9,6 @@ real hook against the served emulator.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
