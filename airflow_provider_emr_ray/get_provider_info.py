@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+_PKG = "airflow_provider_emr_ray"
+_INTEGRATION = "Alibaba Cloud EMR Serverless Ray"
 CREDENTIAL_TYPES = ("access_key", "sts", "ram_role_arn", "ecs_ram_role", "oidc_role_arn", "default")
 
 # name: (label, description, placeholder, json type, secret)
@@ -98,17 +100,16 @@ def get_provider_info() -> dict[str, Any]:
         "versions": [__version__],
         "integrations": [
             {
-                "integration-name": "Alibaba Cloud EMR Serverless Ray",
+                "integration-name": _INTEGRATION,
                 "external-doc-url": "https://www.alibabacloud.com/help/en/emr/emr-serverless-spark/",
                 "tags": ["alibaba"],
             }
         ],
-        "hooks": [
-            {
-                "integration-name": "Alibaba Cloud EMR Serverless Ray",
-                "python-modules": ["airflow_provider_emr_ray.hooks.emr_ray"],
-            }
-        ],
+        "operators": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PKG}.operators.emr_ray"]}],
+        "sensors": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PKG}.sensors.emr_ray"]}],
+        "hooks": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PKG}.hooks.emr_ray"]}],
+        "triggers": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PKG}.triggers.emr_ray"]}],
+        "extra-links": [f"{_PKG}.links.emr_ray.RayDashboardLink", f"{_PKG}.links.emr_ray.EmrServerlessConsoleLink"],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_emr_ray.hooks.emr_ray.EmrRayHook",

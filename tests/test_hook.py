@@ -60,12 +60,12 @@ class Recorder:
 def make_hook(monkeypatch, recorder, *, retries=3, **extra):
     conn_id = conn_env(monkeypatch, **extra)
     sleeps: list[float] = []
-    monkeypatch.setattr("airflow_provider_emr_ray.hooks.emr_ray.time.sleep", sleeps.append)
+    monkeypatch.setattr("airflow_provider_emr_ray.hooks.emr_ray._sleep", sleeps.append)
 
     async def fake_async_sleep(delay):
         sleeps.append(delay)
 
-    monkeypatch.setattr("airflow_provider_emr_ray.hooks.emr_ray.asyncio.sleep", fake_async_sleep)
+    monkeypatch.setattr("airflow_provider_emr_ray.hooks.emr_ray._asleep", fake_async_sleep)
     transport = httpx.MockTransport(recorder)
     hook = EmrRayHook(
         conn_id,
@@ -576,3 +576,13 @@ async def test_secrets_read_in_an_event_loop_are_masked_without_blocking(monkeyp
     assert seen_async == ["in-loop-secret"] and seen_sync == []
     await asyncio.to_thread(_mask_secret, "no-loop-secret")
     assert seen_sync == ["no-loop-secret"]
+
+
+def test_hooks_of_one_connection_share_one_credential_provider(monkeypatch):
+    """Thousands of triggers on one connection must not each assume the role: one provider per config."""
+    rec = Recorder(default=httpx.Response(200, json=CLUSTER))
+    conn_id = conn_env(monkeypatch)
+    first = EmrRayHook(conn_id, transport=httpx.MockTransport(rec)).settings.credentials
+    assert EmrRayHook(conn_id).settings.credentials is first
+    other = conn_env(monkeypatch, conn_id="emr_ray_other", workspace_id="w-other", security_token=STS_TOKEN)
+    assert EmrRayHook(other).settings.credentials is not first

@@ -78,3 +78,17 @@ def test_hook_reads_every_declared_extra():
     source = inspect.getsource(emr_ray) + inspect.getsource(credentials)
     for name in EXPECTED_EXTRAS:
         assert f'"{name}"' in source, f"extra {name} is declared but never read"
+
+
+def test_every_registered_module_and_link_imports():
+    import importlib
+
+    info = get_provider_info()
+    for kind in ("operators", "sensors", "hooks", "triggers"):
+        for entry in info[kind]:
+            for module in entry["python-modules"]:
+                importlib.import_module(module)
+    for path in info["extra-links"]:
+        module, _, name = path.rpartition(".")
+        link = getattr(importlib.import_module(module), name)
+        assert link.name

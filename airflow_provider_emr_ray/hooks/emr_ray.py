@@ -13,7 +13,9 @@ module is imported: DAG files import the operators (and so this module) on every
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import threading
 import time
 import weakref
 from collections.abc import Generator, Mapping, Sequence
@@ -43,6 +45,8 @@ MAX_PAGES = 10_000
 USER_AGENT = f"airflow-provider-emr-ray/{__version__}"
 
 _CRED = object()  # what the call generator yields when it needs a credential
+_sleep = time.sleep  # module-level so tests can replace the hook's pauses alone
+_asleep = asyncio.sleep
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,33 @@ def _mask_secret(secret: str) -> None:
     task = loop.create_task(amask_secret(secret) if amask_secret else asyncio.to_thread(mask_secret, secret))
     _MASK_TASKS.add(task)
     task.add_done_callback(_MASK_TASKS.discard)
+
+
+_PROVIDERS: dict[str, CredentialProvider] = {}
+_PROVIDERS_LOCK = threading.Lock()
+_MAX_PROVIDERS = 256
+
+
+def _shared_provider(login: str | None, password: str | None, extra: Mapping[str, Any]) -> CredentialProvider:
+    """One credential provider per distinct credential configuration in this process.
+
+    Hooks built from the same connection (thousands of triggers in one triggerer) share one
+    provider, so a RAM-role or OIDC credential is assumed once and refreshed once, not per hook.
+    The cache key is a digest: no secret is kept in it.
+    """
+    from airflow_provider_emr_ray.credentials import provider_from_connection
+
+    material = json.dumps([login, password, extra], sort_keys=True, default=str).encode()
+    key = hashlib.sha256(material).hexdigest()
+    with _PROVIDERS_LOCK:
+        provider = _PROVIDERS.get(key)
+        if provider is None:
+            if len(_PROVIDERS) >= _MAX_PROVIDERS:
+                _PROVIDERS.pop(next(iter(_PROVIDERS)))
+            provider = _PROVIDERS[key] = provider_from_connection(
+                login=login, password=password, extra=extra, on_secret=_mask_secret
+            )
+        return provider
 
 
 # One httpx.AsyncClient per event loop (and endpoint settings), shared by every hook in that
@@ -220,11 +251,7 @@ class EmrRayHook(BaseHook):
         else:
             retries = self._max_retries if self._max_retries is not None else extra.get("max_retries", DEFAULT_MAX_RETRIES)
             policy = RetryPolicy(max_retries=_non_negative_int("max_retries", retries))
-        provider = self._credential_provider
-        if provider is None:
-            from airflow_provider_emr_ray.credentials import provider_from_connection
-
-            provider = provider_from_connection(login=login, password=password, extra=extra, on_secret=_mask_secret)
+        provider = self._credential_provider or _shared_provider(login, password, extra)
         return _Settings(
             endpoint=endpoint,
             host=urlsplit(endpoint).netloc,
@@ -376,7 +403,7 @@ class EmrRayHook(BaseHook):
                 if step is _CRED:
                     reply = s.credentials.get()
                 elif isinstance(step, float):
-                    time.sleep(step)
+                    _sleep(step)
                     reply = None
                 else:
                     method, target, headers, content = step
@@ -403,7 +430,7 @@ class EmrRayHook(BaseHook):
                 if step is _CRED:
                     reply = await s.credentials.aget()
                 elif isinstance(step, float):
-                    await asyncio.sleep(step)
+                    await _asleep(step)
                     reply = None
                 else:
                     method, target, headers, content = step
