@@ -144,30 +144,23 @@ def mask_url(url: str | None) -> str | None:
     """The URL with its token replaced, for log lines."""
     if not url:
         return url
-    try:
-        from airflow_provider_emr_ray.models import mask_url_token
-    except ImportError:  # models not available: mask locally
-        token = url_token(url)
-        return url.replace(token, "***") if token else url
+    from airflow_provider_emr_ray.models import mask_url_token
+
     return mask_url_token(url)
 
 
 def register_url_secret(url: str | None) -> None:
     """Tell Airflow's secrets masker about the token of a URL, so it is redacted wherever it
     would be logged (task log, supervisor log)."""
-    token = url_token(url)
-    if token:
-        from airflow.sdk.log import mask_secret
+    from airflow_provider_emr_ray.masking import mask
 
-        mask_secret(token)
+    mask(url_token(url))
 
 
 async def aregister_url_secret(url: str | None) -> None:
-    token = url_token(url)
-    if token:
-        from airflow.sdk.log import amask_secret
+    from airflow_provider_emr_ray.masking import amask
 
-        await amask_secret(token)
+    await amask(url_token(url))
 
 
 # --------------------------------------------------------------------------------------------

@@ -561,7 +561,7 @@ async def test_secrets_read_in_an_event_loop_are_masked_without_blocking(monkeyp
     """In a trigger (a running loop) secrets go through the async masker, not the blocking one."""
     import airflow.sdk.log as sdk_log
 
-    from airflow_provider_emr_ray.hooks.emr_ray import _mask_secret
+    from airflow_provider_emr_ray.masking import mask as _mask_secret
 
     seen_async: list[str] = []
     seen_sync: list[str] = []

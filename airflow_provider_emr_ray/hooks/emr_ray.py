@@ -30,6 +30,7 @@ from airflow.sdk import BaseHook
 from airflow_provider_emr_ray import __version__
 from airflow_provider_emr_ray.api import ACTIONS, PreparedRequest, build_request, regional_endpoint
 from airflow_provider_emr_ray.exceptions import EmrRayError, EmrRayValidationError
+from airflow_provider_emr_ray.masking import mask
 from airflow_provider_emr_ray.retry import Outcome, RetryPolicy, parse_retry_after
 from airflow_provider_emr_ray.signing import sign_headers
 
@@ -104,30 +105,6 @@ def _epoch_ms(field_name: str, value: datetime | int | float | None) -> int | No
     raise EmrRayValidationError(field_name, f"must be a timezone-aware datetime or epoch milliseconds, got {value!r}")
 
 
-_MASK_TASKS: set[asyncio.Task] = set()
-
-
-def _mask_secret(secret: str) -> None:
-    """Register ``secret`` with Airflow's secrets masker, from sync or async code.
-
-    Inside a running event loop (a trigger) the async variant is scheduled, because the sync one
-    talks to the supervisor with a blocking call.
-    """
-    from airflow.sdk.log import mask_secret
-
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        mask_secret(secret)
-        return
-    import airflow.sdk.log as sdk_log
-
-    amask_secret = getattr(sdk_log, "amask_secret", None)  # Airflow >= 3.3
-    task = loop.create_task(amask_secret(secret) if amask_secret else asyncio.to_thread(mask_secret, secret))
-    _MASK_TASKS.add(task)
-    task.add_done_callback(_MASK_TASKS.discard)
-
-
 _PROVIDERS: dict[str, CredentialProvider] = {}
 _PROVIDERS_LOCK = threading.Lock()
 _MAX_PROVIDERS = 256
@@ -150,7 +127,7 @@ def _shared_provider(login: str | None, password: str | None, extra: Mapping[str
             if len(_PROVIDERS) >= _MAX_PROVIDERS:
                 _PROVIDERS.pop(next(iter(_PROVIDERS)))
             provider = _PROVIDERS[key] = provider_from_connection(
-                login=login, password=password, extra=extra, on_secret=_mask_secret
+                login=login, password=password, extra=extra, on_secret=mask
             )
         return provider
 
@@ -226,7 +203,7 @@ class EmrRayHook(BaseHook):
         # Register secrets with the masker the moment they are read.
         for secret in (password, extra.get("security_token")):
             if secret:
-                _mask_secret(secret)
+                mask(secret)
 
         region_id = self.region_id or extra.get("region_id") or None
         workspace_id = self.workspace_id or extra.get("workspace_id") or None
