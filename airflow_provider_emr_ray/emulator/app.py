@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import logging
 import os
 import re
 import time
@@ -29,6 +30,8 @@ from airflow_provider_emr_ray.emulator.config import EmulatorConfig, FaultRule
 from airflow_provider_emr_ray.emulator.errors import ApiError
 from airflow_provider_emr_ray.emulator.faults import ConnectionDropped, FaultInjector, Stats
 from airflow_provider_emr_ray.emulator.store import Store
+
+_log = logging.getLogger("airflow_provider_emr_ray.emulator")
 
 JSON_TYPE = "application/json;charset=utf-8"
 CONTROL_PREFIX = "/__emulator__"
@@ -332,6 +335,9 @@ def _make_handler(emu: Emulator, action: str) -> Callable:
             payload = _do_action(emu, action, request, ws, query, body, decision.cluster_error)
         except ApiError as exc:
             return error_response(exc, request_id)
+        except Exception:  # an emulator bug: answer like the service would, and keep serving
+            _log.exception("unexpected error in %s", action)
+            return error_response(errors.internal_error(), request_id)
         if failure is not None:
             return _failure_response(failure, request, action, request_id)
         if isinstance(payload, bytes):
