@@ -205,8 +205,13 @@ class AirflowStack:
             raise
 
     def _start(self, deadline: float) -> None:
-        if self.root.exists():
+        marker = self.root / ".airflow-stack"
+        if self.root.exists() and any(self.root.iterdir()):
+            if not marker.exists():
+                raise StackError(f"{self.root} is not empty and was not made by airflow_stack: not emptying it")
             shutil.rmtree(self.root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        marker.write_text("made by scripts/airflow_stack.py; emptied on the next start\n")
         for d in (self.home, self.outputs, self.emulator_data):
             d.mkdir(parents=True)
 
