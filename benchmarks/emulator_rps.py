@@ -177,17 +177,28 @@ def main() -> int:
     args = ap.parse_args()
 
     proc, endpoint = start_emulator()
+    bproc = bendpoint = None
     try:
         with httpx.Client(timeout=30) as client:
             resp = call(client, endpoint, "SubmitRayJob", {}, {"entrypoint": "python main.py", "name": "bench"})
             resp.raise_for_status()
             sid = resp.json()["submissionId"]
         run_batch(endpoint, sid, args.warmup, args.concurrency, args.processes)
-        cpu0 = cpu_seconds(proc.pid)
-        rates = [run_batch(endpoint, sid, args.requests, args.concurrency, args.processes) for _ in range(args.repeats)]
-        server_us = (cpu_seconds(proc.pid) - cpu0) / (args.requests * args.repeats) * 1e6
+        if args.baseline:
+            bproc, bendpoint = start_emulator(baseline=True)
+            run_batch(bendpoint, sid, args.warmup, args.concurrency, args.processes)
+        rates, base, cpu = [], [], 0.0
+        for _ in range(args.repeats):  # interleaved, so both see the same machine load
+            cpu0 = cpu_seconds(proc.pid)
+            rates.append(run_batch(endpoint, sid, args.requests, args.concurrency, args.processes))
+            cpu += cpu_seconds(proc.pid) - cpu0
+            if bendpoint:
+                base.append(run_batch(bendpoint, sid, args.requests, args.concurrency, args.processes))
+        server_us = cpu / (args.requests * args.repeats) * 1e6
     finally:
         stop(proc)
+        if bproc is not None:
+            stop(bproc)
     med = statistics.median(rates)
     print(f"GetRayJob over loopback: {args.requests} requests x {args.repeats} repeats, "
           f"{args.processes} client process(es) x {args.concurrency} thread(s)")
@@ -196,16 +207,10 @@ def main() -> int:
           f"spread {100 * (max(rates) - min(rates)) / med:.1f}%")
     print(f"server CPU per request: {server_us:.0f} us (capacity ~{1e6 / server_us:.0f} req/s of one core); "
           f"load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    if args.baseline:
-        bproc, bendpoint = start_emulator(baseline=True)
-        try:
-            run_batch(bendpoint, "rj-x", args.warmup, args.concurrency, args.processes)
-            base = [run_batch(bendpoint, "rj-x", args.requests, args.concurrency, args.processes)
-                    for _ in range(args.repeats)]
-        finally:
-            stop(bproc)
+    if base:
         bmed = statistics.median(base)
-        print(f"baseline (trivial uvicorn app, same client): median {bmed:.0f} req/s; "
+        print("baseline runs (req/s): " + ", ".join(f"{r:.0f}" for r in base))
+        print(f"baseline (trivial uvicorn app, same client, interleaved): median {bmed:.0f} req/s; "
               f"the emulator reaches {100 * med / bmed:.0f}% of it")
     return 0
 
