@@ -149,6 +149,7 @@ class _SdkProvider:
         if client is None:
             with self._lock:
                 if self._client is None:
+                    _guard_sdk_logger()
                     try:
                         self._client = self._build_client()
                     except EmrRayValidationError:
@@ -202,6 +203,40 @@ class _SdkProvider:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} mode={self.mode}>"
+
+
+class _RedactSdkLog:
+    """A logging filter for the credentials SDK's ``credentials`` logger.
+
+    At DEBUG the SDK logs every refreshed credential (``retrieved value is ...``) and, when a
+    refresh fails, the request URL with the OIDC token. Such records are reduced to a redacted
+    form before any handler sees them.
+    """
+
+    _CREDENTIAL_RE = re.compile(r"(value is |cached value is )\S.*", re.S)
+
+    def filter(self, record: Any) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:
+            return True
+        clean = _SECRET_QUERY_RE.sub(r"\1***", _SECRET_JSON_RE.sub(r"\1***\2", text))
+        if "value is" in clean and "Refresh credentials" in clean:
+            clean = self._CREDENTIAL_RE.sub(r"\1<redacted>", clean)
+        if clean != text:
+            record.msg, record.args = clean, None
+        return True
+
+
+_SDK_LOG_FILTER = _RedactSdkLog()
+
+
+def _guard_sdk_logger() -> None:
+    import logging
+
+    logger = logging.getLogger("credentials")
+    if _SDK_LOG_FILTER not in logger.filters:
+        logger.addFilter(_SDK_LOG_FILTER)
 
 
 def _sanitize(text: str, secrets: tuple[str, ...]) -> str:

@@ -705,3 +705,24 @@ def test_sts_region_id_builds_the_regional_endpoint(monkeypatch):
     assert config.sts_endpoint == "sts.cn-shanghai.aliyuncs.com"
     assert config.role_session_name == DEFAULT_ROLE_SESSION_NAME
     assert config.role_session_expiration is None
+
+
+def test_sdk_debug_logs_of_credentials_are_redacted(caplog):
+    """The SDK logs refreshed credentials and failing URLs at DEBUG; our filter redacts them."""
+    import logging
+
+    from airflow_provider_emr_ray.credentials import _guard_sdk_logger
+
+    _guard_sdk_logger()
+    _guard_sdk_logger()  # idempotent
+    sdk_log = logging.getLogger("credentials")
+    assert len([f for f in sdk_log.filters if type(f).__name__ == "_RedactSdkLog"]) == 1
+    with caplog.at_level(logging.DEBUG, logger="credentials"):
+        sdk_log.debug("Refresh credentials successfully, retrieved value is %s, cached value is %s",
+                      "Credentials(access_key_secret='tmp-secret-1')", "old-secret-0")  # fmt: skip
+        sdk_log.error("request failed: https://sts.aliyuncs.com/?Action=AssumeRoleWithOIDC&OIDCToken=eyJ-oidc-token&X=1")
+        sdk_log.debug('answer {"AccessKeySecret": "tmp-secret-2", "SecurityToken": "tok-3"}')
+    text = caplog.text
+    for secret in ("tmp-secret-1", "old-secret-0", "eyJ-oidc-token", "tmp-secret-2", "tok-3"):
+        assert secret not in text
+    assert "OIDCToken=***" in text and "<redacted>" in text
