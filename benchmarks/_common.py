@@ -1,0 +1,263 @@
+"""Shared helpers of the benchmarks: the emulator subprocess, statistics, figures, the machine."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = Path(__file__).resolve().parent
+
+# The emulator's well-known local credentials (config.DEFAULT_*), repeated here so the
+# benchmarks can build connections without importing the package in the parent process.
+AK = "LTAI5tTestAccessKeyId01"
+SECRET = "test-secret-0123456789abcdefghij"
+REGION = "cn-hangzhou"
+WORKSPACE = "w-d2d82aa09155"
+
+
+# ------------------------------------------------------------------------------------ env
+
+
+def python_env(**extra: str) -> dict[str, str]:
+    """The environment of a benchmark subprocess: the repository importable, Airflow quiet
+    and isolated (its own AIRFLOW_HOME, no examples, no metadata service lookups)."""
+    env = dict(os.environ)
+    # Byte-code as an installed package has it (pip compiles on install), cached outside the
+    # checkout: without it every fresh interpreter recompiles our sources and nothing else.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.setdefault("PYTHONPYCACHEPREFIX", os.path.join(tempfile.gettempdir(), "emr-ray-bench-pycache"))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH", ""), str(ROOT)) if p)
+    env.setdefault("AIRFLOW_HOME", airflow_home())
+    env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    env.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+    env.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+    env.update(extra)
+    return env
+
+
+_HOME: str | None = None
+
+
+def airflow_home() -> str:
+    """One throw-away AIRFLOW_HOME per benchmark process (and its children)."""
+    global _HOME
+    if _HOME is None:
+        _HOME = os.environ.get("EMR_RAY_BENCH_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="emr-ray-bench-home-")
+        os.environ["EMR_RAY_BENCH_AIRFLOW_HOME"] = _HOME
+    return _HOME
+
+
+def connection_json(endpoint: str, **extra: Any) -> str:
+    """The ``AIRFLOW_CONN_EMR_RAY_DEFAULT`` value for an emulator at ``endpoint``."""
+    return json.dumps(
+        {
+            "conn_type": "emr_ray",
+            "login": AK,
+            "password": SECRET,
+            "extra": {"region_id": REGION, "workspace_id": WORKSPACE, "endpoint": endpoint, **extra},
+        }
+    )
+
+
+# ------------------------------------------------------------------------------- emulator
+
+
+@dataclass
+class EmulatorProcess:
+    """``python -m airflow_provider_emr_ray.emulator`` in its own process group."""
+
+    proc: subprocess.Popen
+    endpoint: str
+    log_path: str
+
+    @property
+    def port(self) -> int:
+        return int(self.endpoint.rsplit(":", 1)[1])
+
+    def _control(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.endpoint}/__emulator__/{path}", data=data, method=method)
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback only
+            return json.loads(resp.read())
+
+    def stats(self) -> dict[str, Any]:
+        return self._control("GET", "stats")
+
+    def reset_stats(self) -> dict[str, Any]:
+        return self._control("DELETE", "stats")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds of the emulator process so far (Linux)."""
+        with open(f"/proc/{self.proc.pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def emulator_process(*args: str, startup_timeout: float = 60.0) -> Iterator[EmulatorProcess]:
+    """Start the emulator CLI on a free loopback port (``--port 0``), control routes on,
+    job execution off; yield once it printed its endpoint; stop its whole process group."""
+    log = tempfile.NamedTemporaryFile(prefix="emr-ray-bench-emulator-", suffix=".log", delete=False)
+    cmd = [
+        sys.executable, "-m", "airflow_provider_emr_ray.emulator", "--host", "127.0.0.1", "--port", "0",
+        "--no-exec", "--enable-control", "--log-level", "warning", *args,
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=python_env(), cwd=str(ROOT), start_new_session=True
+    )
+    try:
+        endpoint = None
+        deadline = time.monotonic() + startup_timeout
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if line.startswith("EMR_RAY_EMULATOR_ENDPOINT="):
+                endpoint = line.split("=", 1)[1].strip()
+                break
+        if endpoint is None:
+            raise RuntimeError(f"the emulator did not print its endpoint (see {log.name})")
+        handle = EmulatorProcess(proc=proc, endpoint=endpoint, log_path=log.name)
+        for _ in range(200):  # the socket is bound before the line is printed; wait for uvicorn
+            with contextlib.suppress(OSError):
+                handle.stats()
+                break
+            time.sleep(0.05)
+        yield handle
+    finally:
+        stop_process_group(proc)
+        log.close()
+
+
+def stop_process_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM the process group started for ``proc``, then SIGKILL what is left."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    for stream in (proc.stdout, proc.stdin, proc.stderr):
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.close()
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+@dataclass
+class Summary:
+    median: float
+    low: float
+    high: float
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Summary:
+        values = list(values)
+        return cls(statistics.median(values), min(values), max(values), len(values))
+
+    def fmt(self, scale: float = 1.0, unit: str = "", digits: int = 1) -> str:
+        m, lo, hi = self.median * scale, self.low * scale, self.high * scale
+        return f"{m:.{digits}f}{unit} [{lo:.{digits}f}–{hi:.{digits}f}, n={self.n}]"
+
+
+def paired_ratio(ours: Sequence[float], ref: Sequence[float]) -> Summary:
+    """Ratios of the measurements taken side by side (A/B alternated), summarised."""
+    return Summary.of([a / b for a, b in zip(ours, ref) if b])
+
+
+def alternate(named: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    """Run each measurement ``rounds`` times, interleaved, rotating the order every round so
+    no side always runs first (drift and neighbours' load hit every side alike)."""
+    names = list(named)
+    out: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            out[name].append(named[name]())
+    return out
+
+
+def cpu_now() -> float:
+    """CPU seconds (user + system) of this process, every thread."""
+    return time.process_time()
+
+
+# -------------------------------------------------------------------------------- figures
+
+
+@dataclass
+class Figure:
+    """One row of RESULTS.md."""
+
+    figure: str
+    ours: str
+    reference: str
+    ratio: str
+    target: str
+    met: bool | None
+    details: str = ""
+    section: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def machine() -> str:
+    cpus = os.cpu_count() or 0
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), platform.machine())
+    except OSError:
+        model = platform.machine()
+    mem = ""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        with open("/proc/meminfo") as fh:
+            kb = int(next(ln for ln in fh if ln.startswith("MemTotal")).split()[1])
+            mem = f", {kb / 1024 / 1024:.0f} GB"
+    return f"{cpus} CPU {model}{mem}, {platform.system()} {platform.release()}, Python {platform.python_version()} (shared, noisy)"
+
+
+def short_machine() -> str:
+    return f"{os.cpu_count()} CPU, Py {platform.python_version()}"
+
+
+def verdict(met: bool | None) -> str:
+    return {True: "met", False: "**missed**", None: "–"}[met]
+
+
+def print_figures(figures: Sequence[Figure]) -> None:
+    for f in figures:
+        print(f"- {f.figure}: ours {f.ours} | ref {f.reference} | ratio {f.ratio} | target {f.target} -> {verdict(f.met)}")
+        if f.details:
+            print(f"    {f.details}")
+
+
+def save_json(name: str, payload: Any) -> Path:
+    """Raw results of one benchmark, beside RESULTS.md (``benchmarks/results/<name>.json``)."""
+    out = BENCH_DIR / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    return path
