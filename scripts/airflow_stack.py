@@ -100,13 +100,18 @@ class Process:
         return self.popen.poll() is None
 
     def group_alive(self) -> bool:
-        """Whether anything of its process group is left (the leader may be gone already)."""
+        """Whether a live process of its group is left (the leader may be gone already).
+
+        Zombies do not count: children whose parent already exited wait to be reaped by init,
+        which may take a while (or never happen in some containers), yet they are gone.
+        """
         self.popen.poll()
-        try:
+        members = _live_group_members(self.popen.pid)
+        if members is not None:
+            return bool(members)
+        try:  # no /proc (macOS): any member, zombies included
             os.killpg(self.popen.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:  # pragma: no cover - a recycled pgid of another user
+        except (ProcessLookupError, PermissionError):
             return False
         return True
 
@@ -497,6 +502,26 @@ class AirflowStack:
         for p in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.popen.wait(timeout=5)
+
+
+def _live_group_members(pgid: int) -> list[int] | None:
+    """The pids of process group ``pgid`` that are not zombies, from ``/proc`` (None without it)."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        return None
+    members = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
 
 
 def _die_with_parent() -> None:
