@@ -64,11 +64,14 @@ def job_output(stack: Any, submission_id: str) -> tuple[Path, list[str], str | N
         from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
 
         hook = EmrRayHook("emr_ray_default")
-        listing = hook.list_ray_logs(submission_id) or {}
-        objects = [o for o in listing.get("objectList") or [] if "driver" in (o.get("name") or "")]
-        if objects:
-            access_url = hook.get_ray_log(submission_id, path=objects[0]["path"])
-            lines = httpx.get(access_url, timeout=10).text.splitlines()
+        try:
+            listing = hook.list_ray_logs(submission_id) or {}
+            objects = [o for o in listing.get("objectList") or [] if "driver" in (o.get("name") or "")]
+            if objects:
+                access_url = hook.get_ray_log(submission_id, path=objects[0]["path"])
+                lines = httpx.get(access_url, timeout=10).text.splitlines()
+        finally:
+            hook.close()  # no idle keep-alive connection holding up the emulator's shutdown
     except Exception as exc:  # the file above is enough to show the output
         say(f"(could not read the job log through the API: {exc})")
     return path, lines, access_url
