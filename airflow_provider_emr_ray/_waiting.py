@@ -149,18 +149,10 @@ def mask_url(url: str | None) -> str | None:
     return mask_url_token(url)
 
 
-def register_url_secret(url: str | None) -> None:
-    """Tell Airflow's secrets masker about the token of a URL, so it is redacted wherever it
-    would be logged (task log, supervisor log)."""
-    from airflow_provider_emr_ray.masking import mask
+def _storable_url(url: str | None) -> str | None:
+    from airflow_provider_emr_ray.models import strip_url_token
 
-    mask(url_token(url))
-
-
-async def aregister_url_secret(url: str | None) -> None:
-    from airflow_provider_emr_ray.masking import amask
-
-    await amask(url_token(url))
+    return strip_url_token(url)
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,6 +164,7 @@ def cluster_info(cluster: Any) -> dict[str, Any]:
     """What XCom and events may carry about a cluster: never ``submitToken`` or a password."""
     data = to_plain(cluster) if not isinstance(cluster, Mapping) else dict(cluster)
     info = {k: data.get(k) for k in CLUSTER_XCOM_KEYS}
+    info["dashboardUrl"] = _storable_url(info["dashboardUrl"])
     info["state"] = data.get("state")
     info["message"] = data.get("message")
     info["name"] = data.get("name")
@@ -200,6 +193,7 @@ def job_info(job: Any) -> dict[str, Any]:
     """A Ray job as a small JSON-able dict (tags as key→value)."""
     data = to_plain(job) if not isinstance(job, Mapping) else dict(job)
     info = {k: data.get(k) for k in JOB_EVENT_KEYS}
+    info["dashboardUrl"] = _storable_url(info.get("dashboardUrl"))
     info["tags"] = tags_as_dict(data.get("tags"))
     return info
 

@@ -62,20 +62,37 @@ _EXTRAS: tuple[tuple[str, str, str, str | None, str, bool], ...] = (
 )
 
 
+_CREDENTIAL_TYPE_LABELS = {
+    "null": "(inferred from the fields given)",
+    "access_key": "AccessKey pair",
+    "sts": "STS token (AccessKey + security token)",
+    "ram_role_arn": "Assume a RAM role",
+    "ecs_ram_role": "ECS instance RAM role",
+    "oidc_role_arn": "OIDC role (RRSA on ACK)",
+    "default": "Default credential chain",
+}
+
+
 def _schema(name: str, kind: str, secret: bool) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": [kind, "null"]}
     if secret:
         schema["format"] = "password"
     if name == "credential_type":
         schema["enum"] = [None, *CREDENTIAL_TYPES]
+        schema["values_display"] = _CREDENTIAL_TYPE_LABELS
     if name == "endpoint":
         schema["format"] = "url"
     return schema
 
 
 CONN_FIELDS: dict[str, dict[str, Any]] = {
-    name: {"label": label, "description": description, "schema": _schema(name, kind, secret)}
-    for name, label, description, _placeholder, kind, secret in _EXTRAS
+    name: {
+        "label": label,
+        # Airflow 3.3's form shows no placeholder for extras, so the description carries the example.
+        "description": f"{description} Example: {placeholder}" if placeholder and not secret else description,
+        "schema": _schema(name, kind, secret),
+    }
+    for name, label, description, placeholder, kind, secret in _EXTRAS
 }
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {

@@ -188,7 +188,26 @@ def _to_enum(enum_cls: type[_StrEnum], value: Any, field: str) -> Any:
 _URL_TOKEN_RE = re.compile(
     r"(?i)([?&#;](?:token|access_token|accesstoken|security_token|securitytoken|signature|x-acs-security-token)=)[^&#\s]*"
 )
+_URL_SECRET_PARAMS = frozenset(
+    {"token", "access_token", "accesstoken", "security_token", "securitytoken", "signature", "x-acs-security-token"}
+)
 _SECRET_KEY_RE = re.compile(r"(?i)(token|password|secret|credential)")
+
+
+def strip_url_token(url: str | None) -> str | None:
+    """Return ``url`` without its token-like query parameters: the form that may be stored.
+
+    XCom, trigger events and operator links keep this form; the token itself never leaves the
+    worker (open the dashboard from the console, or read ``RayCluster.dashboard_url`` with the
+    hook when the token is needed). Non-string input is returned unchanged.
+    """
+    if not isinstance(url, str) or "=" not in url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    kept = [p for p in parts.query.split("&") if p and p.split("=", 1)[0].lower() not in _URL_SECRET_PARAMS]
+    return urlunsplit(parts._replace(query="&".join(kept)))
 
 
 def mask_url_token(url: str | None) -> str | None:

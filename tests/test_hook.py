@@ -586,3 +586,13 @@ def test_hooks_of_one_connection_share_one_credential_provider(monkeypatch):
     assert EmrRayHook(conn_id).settings.credentials is first
     other = conn_env(monkeypatch, conn_id="emr_ray_other", workspace_id="w-other", security_token=STS_TOKEN)
     assert EmrRayHook(other).settings.credentials is not first
+
+
+def test_null_extras_saved_by_the_ui_form_mean_defaults(monkeypatch):
+    """Airflow's connection form saves empty extras as JSON null."""
+    rec = Recorder(default=httpx.Response(200, json=CLUSTER))
+    conn_id = conn_env(monkeypatch, timeout=None, max_retries=None, security_token=None, role_arn=None,
+                       credential_type=None, oidc_provider_arn=None, duration_seconds=None)  # fmt: skip
+    hook = EmrRayHook(conn_id, transport=httpx.MockTransport(rec))
+    assert hook.settings.timeout == 30.0 and hook.settings.retry.max_retries == 5
+    assert hook.get_ray_cluster("ray-abc").cluster_id == "ray-abc"

@@ -37,7 +37,7 @@ def test_job_sensor_pushes_status_tags_duration_cuhours() -> None:
         "tags": {"workflowId": "wf-1"},
         "duration": 7,
         "cuHours": 0.25,
-        "dashboardUrl": "https://d/?token=T",
+        "dashboardUrl": "https://d/",  # the token never reaches XCom
     }
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import asyncio
 import logging
 import time
@@ -24,6 +25,7 @@ from tests.operators.fakes import ScriptedHook
 
 TOKEN = "dash-token-abc123"
 DASH = f"https://ray.example/dashboard/?token={TOKEN}"
+DASH_STORED = "https://ray.example/dashboard/"  # what events, XCom and links carry: no token
 
 
 def _import(classpath: str):
@@ -88,7 +90,7 @@ def test_job_success_event_carries_everything(capsys, caplog: pytest.LogCaptureF
     assert event["submission_id"] == "s"
     job = event["job"]
     assert job["tags"] == {"workflowId": "wf"}
-    assert job["duration"] == 12 and job["cuHours"] == 0.5 and job["dashboardUrl"] == DASH
+    assert job["duration"] == 12 and job["cuHours"] == 0.5 and job["dashboardUrl"] == DASH_STORED
     # one log line per state change, not per poll
     changes = [line for line in _log_lines(capsys, caplog) if "Ray job s " in line and " after " in line]
     assert len(changes) == 3, changes
@@ -138,7 +140,8 @@ def test_cluster_event_never_carries_submit_token() -> None:
     )
     event = _run_first(EmrRayClusterStateTrigger(cluster_id="c", poll_interval=0), hook)
     assert "SUBMIT-SECRET" not in repr(event)
-    assert event["cluster"]["dashboardUrl"] == DASH
+    assert event["cluster"]["dashboardUrl"] == DASH_STORED
+    assert TOKEN not in json.dumps(event)
 
 
 def test_unknown_state_keeps_waiting(capsys, caplog: pytest.LogCaptureFixture) -> None:

@@ -221,13 +221,16 @@ class EmrRayHook(BaseHook):
             raise EmrRayValidationError(
                 "region_id", f"is required (connection {self.emr_ray_conn_id!r} has neither region_id nor endpoint)"
             )
-        timeout = self._timeout if self._timeout is not None else extra.get("timeout", DEFAULT_TIMEOUT)
-        timeout = _positive_number("timeout", timeout)
+        # The UI form saves empty extras as null: null means "the default".
+        timeout = self._timeout if self._timeout is not None else extra.get("timeout")
+        timeout = DEFAULT_TIMEOUT if timeout is None else _positive_number("timeout", timeout)
         if self._retry_policy is not None:
             policy = self._retry_policy
         else:
-            retries = self._max_retries if self._max_retries is not None else extra.get("max_retries", DEFAULT_MAX_RETRIES)
-            policy = RetryPolicy(max_retries=_non_negative_int("max_retries", retries))
+            retries = self._max_retries if self._max_retries is not None else extra.get("max_retries")
+            policy = RetryPolicy(
+                max_retries=DEFAULT_MAX_RETRIES if retries is None else _non_negative_int("max_retries", retries)
+            )
         provider = self._credential_provider or _shared_provider(login, password, extra)
         return _Settings(
             endpoint=endpoint,

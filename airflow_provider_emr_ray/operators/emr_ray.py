@@ -35,7 +35,6 @@ from airflow_provider_emr_ray._waiting import (
     is_templated,
     job_info,
     mask_url,
-    register_url_secret,
     tags_as_dict,
     wait_until,
 )
@@ -357,7 +356,6 @@ class _ClusterWaitingOperator(_WaitingMixin, EmrRayBaseOperator):
 def push_cluster_xcoms(context: Context, cluster_id: str, cluster: Mapping[str, Any], log: Any) -> None:
     """Push ``clusterId``, ``jobUrl``, ``jobUrlInner``, ``grpcEndpoint``, ``dashboardUrl``
     (never the submit token) and log the endpoints with the dashboard token masked."""
-    register_url_secret(cluster.get("dashboardUrl"))
     ti = context["ti"]
     for key in CLUSTER_XCOM_KEYS:
         value = cluster_id if key == "clusterId" else cluster.get(key)
@@ -376,8 +374,8 @@ class EmrRayClusterCreateOperator(_ClusterSpecMixin, _ClusterWaitingOperator):
     """Create a Ray cluster (or reuse the one of the same name) and wait until it is Running.
 
     Returns the cluster id and pushes the XCom keys ``clusterId``, ``jobUrl``, ``jobUrlInner``,
-    ``grpcEndpoint`` and ``dashboardUrl`` (the dashboard URL carries a token: it is masked in
-    logs, kept whole in XCom for the "Ray Dashboard" link).
+    ``grpcEndpoint`` and ``dashboardUrl`` (without the dashboard's ``token``: no secret goes
+    to XCom; open the dashboard from the console or read the full URL with the hook).
 
     A task retry or a re-run does not create a second cluster: with ``if_exists="reuse"`` a
     live cluster of the same name in the workspace is reused (started if Stopped). When the
@@ -781,7 +779,7 @@ class EmrRayJobSubmitOperator(_WaitingMixin, EmrRayBaseOperator):
     """Submit a Ray job (to a cluster, or with its own job-scoped cluster) and wait for it.
 
     Returns the submission id and pushes the XCom keys ``submissionId``, ``tags`` (key→value,
-    e.g. ``workflowId``) and ``dashboardUrl`` (masked in logs, whole in XCom for the link).
+    e.g. ``workflowId``) and ``dashboardUrl`` (without its ``token``).
 
     Unless ``add_airflow_tags=False`` the job is tagged with ``airflow_dag_id``,
     ``airflow_run_id``, ``airflow_task_id`` (``airflow_map_index`` for mapped tasks) and
@@ -1160,7 +1158,6 @@ class EmrRayJobSubmitOperator(_WaitingMixin, EmrRayBaseOperator):
     ) -> str:
         ti = context["ti"]
         dashboard = job.get("dashboardUrl")
-        register_url_secret(dashboard)
         if dashboard:
             ti.xcom_push(key="dashboardUrl", value=dashboard)
             self.log.info("Ray dashboard of job %s: %s", submission_id, mask_url(dashboard))

@@ -30,7 +30,6 @@ from airflow_provider_emr_ray._waiting import (
     is_transient,
     job_info,
     mask_url,
-    register_url_secret,
 )
 from airflow_provider_emr_ray.links.emr_ray import EmrServerlessConsoleLink, RayDashboardLink
 
@@ -177,7 +176,7 @@ class EmrRayClusterStateSensor(_EmrRayBaseSensor):
     """Wait until a Ray cluster reaches a target state (default ``Running``).
 
     On success pushes the same XCom keys as the create operator: ``clusterId``, ``jobUrl``,
-    ``jobUrlInner``, ``grpcEndpoint`` and ``dashboardUrl`` (masked in logs).
+    ``jobUrlInner``, ``grpcEndpoint`` and ``dashboardUrl`` (without its token).
 
     :param cluster_id: The Ray cluster id. Templated.
     :param target_states: States that satisfy the sensor (default ``["Running"]``).
@@ -243,7 +242,7 @@ class RayJobSensor(_EmrRayBaseSensor):
 
     Pushes ``status``, ``tags`` (key→value, so
     ``{{ ti.xcom_pull(task_ids='wait', key='tags')['workflowId'] }}`` works), ``duration``,
-    ``cuHours`` and ``dashboardUrl`` (masked in logs) when the job reaches a target status. The
+    ``cuHours`` and ``dashboardUrl`` (without its token) when the job reaches a target status. The
     sensor does not own the job: it never cancels it.
 
     :param submission_id: The job's submission id. Templated.
@@ -304,7 +303,6 @@ class RayJobSensor(_EmrRayBaseSensor):
     def _push(self, context: Context, resource: dict[str, Any]) -> None:
         ti = context["ti"]
         dashboard = resource.get("dashboardUrl")
-        register_url_secret(dashboard)
         ti.xcom_push(key="status", value=resource.get("status"))
         ti.xcom_push(key="tags", value=resource.get("tags") or {})
         ti.xcom_push(key="duration", value=resource.get("duration"))

@@ -29,7 +29,6 @@ from airflow_provider_emr_ray._waiting import (
     DEFAULT_MAX_TRANSIENT_ERRORS,
     JOB_STATUSES,
     StateLog,
-    aregister_url_secret,
     cluster_info,
     is_transient,
     job_info,
@@ -189,13 +188,11 @@ class EmrRayBaseTrigger(BaseTrigger):
                     state = resource.get(self.state_key)
                     state_log.observe(state, resource.get("message") if state in failures else None)
                     if state in targets or state in failures:
-                        await aregister_url_secret(resource.get("dashboardUrl"))
                         status = "success" if state in targets else "failure"
                         yield self._event(status, state, resource.get("message"), resource)
                         return
                 if self.deadline is not None and time.time() >= self.deadline:
                     note = await self._on_deadline(hook)
-                    await aregister_url_secret(resource.get("dashboardUrl"))
                     message = f"{self._describe()} did not reach {sorted(targets)} before its deadline"
                     if note:
                         message = f"{message}; {note}"

@@ -12,8 +12,8 @@ secret → "Test Connection" (readable failure, secret not shown).
 Screenshots go to ``test-artifacts/browser/`` (git-ignored).
 
 Known problems are reported as xfail with their reason (listed at the end of the pytest output),
-and turn into ordinary passing tests by themselves once fixed: see ``_NULL_EXTRA_BUG`` and
-``test_test_button_as_shipped``.
+and turn into ordinary passing tests by themselves once fixed: see
+``test_test_button_as_shipped`` and ``test_extra_field_placeholders_are_rendered``.
 """
 
 from __future__ import annotations
@@ -27,9 +27,15 @@ from urllib.parse import urlsplit
 import airflow as airflow_pkg
 import pytest
 
-from airflow_provider_emr_ray.emulator import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
-from airflow_provider_emr_ray.exceptions import EmrRayValidationError
-from airflow_provider_emr_ray.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR, get_provider_info
+from airflow_provider_emr_ray.emulator import (
+    DEFAULT_ACCESS_KEY_ID,
+    DEFAULT_ACCESS_KEY_SECRET,
+)
+from airflow_provider_emr_ray.get_provider_info import (
+    CONN_FIELDS,
+    UI_FIELD_BEHAVIOUR,
+    get_provider_info,
+)
 from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
 
 pytestmark = pytest.mark.browser
@@ -58,37 +64,6 @@ def _expect() -> Any:
     return expect
 
 
-def _null_extra_bug() -> str | None:
-    """Whether the hook rejects the ``null`` extras the UI saves for every empty form field.
-
-    Airflow's form stores *every* declared extra, empty ones as JSON ``null``
-    (``"timeout": null, "max_retries": null, ...``). A hook that reads ``extra.get("timeout", 30)``
-    gets ``None`` and rejects the connection. Returns the hook's error, or None once fixed.
-    """
-    from airflow.sdk import Connection
-
-    extra = {name: None for name in CONN_FIELDS} | {"region_id": REGION, "workspace_id": WORKSPACE}
-    conn = Connection(
-        conn_id="probe",
-        conn_type="emr_ray",
-        login="LTAI5tNullProbe",
-        password="null-extra-probe",
-        extra=json.dumps(extra),
-    )
-    hook = EmrRayHook("probe")
-    hook.get_connection = lambda _conn_id: conn  # type: ignore[method-assign]
-    try:
-        hook.settings  # noqa: B018
-    except EmrRayValidationError as err:
-        return str(err)
-    return None
-
-
-_NULL_EXTRA_BUG = _null_extra_bug()
-NULL_EXTRA_REASON = (
-    "BUG in airflow_provider_emr_ray/hooks/emr_ray.py: the connection form saves every empty extra "
-    f"as null, and the hook rejects a null extra instead of using its default: {_NULL_EXTRA_BUG}"
-)
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -204,11 +179,6 @@ def _click_test(page: Any, *, fix_port: bool) -> tuple[Any, dict[str, Any], int]
     return sent, response.json(), response.status
 
 
-def _xfail_on_null_extra_bug(message: str) -> None:
-    if _NULL_EXTRA_BUG and message.startswith("Connection settings are invalid") and "got None" in message:
-        pytest.xfail(NULL_EXTRA_REASON)
-
-
 # ------------------------------------------------------------------------------------ the form
 
 
@@ -254,8 +224,9 @@ def test_form_renders_every_declared_field(page: Any, artifacts_dir: Path) -> No
     options = page.get_by_role("option")
     e(options).to_have_count(len(CONN_FIELDS["credential_type"]["schema"]["enum"]))
     shown = options.all_inner_texts()
-    declared_modes = [m for m in CONN_FIELDS["credential_type"]["schema"]["enum"] if m is not None]
-    assert [o for o in shown if o in declared_modes] == declared_modes, shown
+    schema = CONN_FIELDS["credential_type"]["schema"]
+    labels = schema["values_display"]  # each mode shown by its label, the empty choice too
+    assert shown == [labels["null" if m is None else m] for m in schema["enum"]], shown
     page.keyboard.press("Escape")
 
 
@@ -349,11 +320,7 @@ def test_saved_connection_is_read_by_the_hook(
         ),
     )  # fmt: skip
     hook = EmrRayHook(CONN_ID)
-    try:
-        settings = hook.settings
-    except EmrRayValidationError as err:
-        _xfail_on_null_extra_bug(f"Connection settings are invalid: {err}")
-        raise
+    settings = hook.settings
     assert settings.endpoint == emulator.endpoint
     assert settings.region_id == REGION
     assert settings.workspace_id == WORKSPACE
@@ -387,7 +354,6 @@ def test_test_button_as_shipped(saved_connection: dict[str, Any], page: Any, art
             f"HTTP 400 {answer['detail']!r}; the UI shows only 'Bad Request'"
         )
     assert status == 200, answer
-    _xfail_on_null_extra_bug(answer.get("message", ""))
     assert answer["status"] is True, answer
     e(_toast(page, "success", TEST_OK_TITLE)).to_be_visible()
 
@@ -405,7 +371,6 @@ def test_test_button_reports_success(
     )
     e(toast).to_be_visible()
     _shot(page, artifacts_dir, "06-test-success")
-    _xfail_on_null_extra_bug(message)
     assert answer["status"] is True, message
     e(toast).to_contain_text(message)
     assert emulator.endpoint in message and WORKSPACE in message
@@ -448,6 +413,5 @@ def test_test_button_reports_a_wrong_secret_readably(
     assert not any(WRONG_SECRET in v for v in values)
     assert WRONG_SECRET not in message
 
-    _xfail_on_null_extra_bug(message)
     assert re.search(r"signature", message, re.IGNORECASE), message
     assert "AccessKey" in message, message

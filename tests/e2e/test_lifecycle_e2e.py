@@ -205,14 +205,6 @@ def test_no_credential_in_xcom(stack, run, secrets) -> None:
         assert not [(t, k) for t, k, v in rows if secrets[what] in v], f"{what} is in XCom"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the create operator and RayJobSensor push dashboardUrl with its ?token= to XCom (and the "
-        "RayDashboardLink stores it as _link_RayDashboardLink); the issue asks for no dashboard token "
-        "in any XCom row: needs a provider change"
-    ),
-)
 def test_no_dashboard_token_in_xcom(stack, run, secrets) -> None:
     rows = xcom_rows(stack)
     tokens = {secrets["the cluster's dashboard token"], secrets["the job's dashboard token"]}
