@@ -596,3 +596,14 @@ def test_null_extras_saved_by_the_ui_form_mean_defaults(monkeypatch):
     hook = EmrRayHook(conn_id, transport=httpx.MockTransport(rec))
     assert hook.settings.timeout == 30.0 and hook.settings.retry.max_retries == 5
     assert hook.get_ray_cluster("ray-abc").cluster_id == "ray-abc"
+
+
+def test_every_call_has_an_async_twin_with_the_same_signature():
+    import inspect
+
+    for name in ACTIONS:
+        sync, twin = getattr(EmrRayHook, name), getattr(EmrRayHook, "a" + name)
+        assert not inspect.iscoroutinefunction(sync) and inspect.iscoroutinefunction(twin), name
+        assert inspect.signature(sync) == inspect.signature(twin), name
+        assert "Generator" not in str(inspect.signature(sync).return_annotation), name
+        assert sync.__doc__ and twin.__doc__, name

@@ -13,22 +13,23 @@ module is imported: DAG files import the operators (and so this module) on every
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import inspect
 import json
 import threading
 import time
 import weakref
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 
 from airflow_provider_emr_ray import __version__
-from airflow_provider_emr_ray.api import ACTIONS, PreparedRequest, build_request, regional_endpoint
+from airflow_provider_emr_ray.api import PreparedRequest, build_request, regional_endpoint
 from airflow_provider_emr_ray.exceptions import EmrRayError, EmrRayValidationError
 from airflow_provider_emr_ray.masking import mask
 from airflow_provider_emr_ray.retry import Outcome, RetryPolicy, parse_retry_after
@@ -103,6 +104,51 @@ def _epoch_ms(field_name: str, value: datetime | int | float | None) -> int | No
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
         return int(value)
     raise EmrRayValidationError(field_name, f"must be a timezone-aware datetime or epoch milliseconds, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One API call a plan asks for; the driver sends back the decoded JSON answer."""
+
+    action: str
+    path_params: Mapping[str, str] | None = None
+    query: Mapping[str, Any] | None = None
+    body: Mapping[str, Any] | None = None
+
+
+def _twins(plan: Callable[..., Generator[_Call, Any, Any]]) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The sync method and its async twin of one plan (same signature and docstring)."""
+
+    @functools.wraps(plan)
+    def sync(self: EmrRayHook, *args: Any, **kwargs: Any) -> Any:
+        return self._drive(plan(self, *args, **kwargs))
+
+    @functools.wraps(plan)
+    async def async_(self: EmrRayHook, *args: Any, **kwargs: Any) -> Any:
+        return await self._adrive(plan(self, *args, **kwargs))
+
+    # Show what the call returns, not the plan's generator type (``Generator[_Call, Any, X]`` → X).
+    returns = str(plan.__annotations__.get("return", ""))
+    if returns.startswith("Generator[_Call, Any, "):
+        signature = inspect.signature(plan)
+        returns = returns[len("Generator[_Call, Any, ") : -1]
+        for method in (sync, async_):
+            method.__signature__ = signature.replace(return_annotation=returns)  # type: ignore[attr-defined]
+            method.__annotations__ = {**plan.__annotations__, "return": returns}
+    name = plan.__name__.removeprefix("_plan_")
+    sync.__name__, async_.__name__ = name, f"a{name}"
+    sync.__qualname__, async_.__qualname__ = f"EmrRayHook.{name}", f"EmrRayHook.a{name}"
+    async_.__doc__ = f"Async twin of :meth:`{name}`.\n\n{plan.__doc__ or ''}"
+    return sync, async_
+
+
+def _cluster_body(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The CreateRayCluster/UpdateRayCluster body from a plan's arguments, validated by
+    :class:`~airflow_provider_emr_ray.models.RayClusterConfig`."""
+    from airflow_provider_emr_ray import models
+
+    fields = {k: v for k, v in arguments.items() if k not in ("self", "cluster_id")}
+    return models.to_wire(fields, models.RayClusterConfig, field="")
 
 
 _PROVIDERS: dict[str, CredentialProvider] = {}
@@ -423,61 +469,45 @@ class EmrRayHook(BaseHook):
         except StopIteration as done:
             return done.value
 
-    # ------------------------------------------------------------------ request bodies
+    # ------------------------------------------------------------------ plans → sync and async methods
 
-    @staticmethod
-    def _cluster_body(*, name_required: bool, **fields: Any) -> dict[str, Any]:
-        """The CreateRayCluster/UpdateRayCluster body, validated by :class:`~airflow_provider_emr_ray.models.RayClusterConfig`."""
-        from airflow_provider_emr_ray import models
+    def _drive(self, plan: Generator[_Call, Any, Any]) -> Any:
+        """Run a plan with the sync call path."""
+        answer: Any = None
+        try:
+            while True:
+                call = plan.send(answer)
+                answer = self._call(call.action, call.path_params, call.query, call.body)
+        except StopIteration as done:
+            return done.value
 
-        if name_required and fields.get("name") is None:
-            raise EmrRayValidationError("name", "is required: a string of 1 to 64 characters")
-        return models.to_wire(fields, models.RayClusterConfig, field="")
+    async def _adrive(self, plan: Generator[_Call, Any, Any]) -> Any:
+        """Run a plan with the async call path."""
+        answer: Any = None
+        try:
+            while True:
+                call = plan.send(answer)
+                answer = await self._acall(call.action, call.path_params, call.query, call.body)
+        except StopIteration as done:
+            return done.value
 
-    @staticmethod
-    def _job_body(**fields: Any) -> dict[str, Any]:
-        """The SubmitRayJob body, validated by :class:`~airflow_provider_emr_ray.models.RayJobConfig`."""
-        from airflow_provider_emr_ray import models
-
-        entrypoint = fields["entrypoint"]
-        if not isinstance(entrypoint, str) or not entrypoint.strip():
-            raise EmrRayValidationError("entrypoint", f"must be a non-empty command line, got {entrypoint!r}")
-        if fields["cluster_id"] is not None:
-            _require_id("cluster_id", fields["cluster_id"])
-            if fields["head_spec"] is not None or fields["worker_spec"] is not None:
-                raise EmrRayValidationError("head_spec", "cannot be combined with cluster_id")
-        elif fields["head_spec"] is None:
-            raise EmrRayValidationError(
-                "cluster_id", "give cluster_id (run on an existing cluster) or head_spec (a job-scoped cluster)"
-            )
-        return models.to_wire(fields, models.RayJobConfig, field="")
-
-    @staticmethod
-    def _list_jobs_query(
-        name: str | None,
-        submission_id: str | None,
-        task_biz_id: str | None,
-        submit_time_start: datetime | int | None,
-        submit_time_end: datetime | int | None,
-    ) -> dict[str, Any]:
-        start = _epoch_ms("submit_time_start", submit_time_start)
-        end = _epoch_ms("submit_time_end", submit_time_end)
-        if start is not None and end is not None and start > end:
-            raise EmrRayValidationError("submit_time_start", "must not be after submit_time_end")
-        window = None
-        if start is not None or end is not None:
-            window = {k: v for k, v in (("startTime", start), ("endTime", end)) if v is not None}
-        return {"name": name, "submissionId": submission_id, "taskBizId": task_biz_id, "submitTime": window}
-
-    @staticmethod
-    def _page_size(page_size: int) -> int:
+    def _paged(self, action: str, items_key: str, model: Any, page_size: int, base_query: Mapping[str, Any]):
+        """Walk every page of a List call; yields the calls, returns the parsed items."""
         if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 100:
             raise EmrRayValidationError("page_size", f"must be an integer from 1 to 100, got {page_size!r}")
-        return page_size
+        found: list[Any] = []
+        for page in range(1, MAX_PAGES + 1):
+            answer = yield _Call(action, query={**base_query, "pageNum": page, "pageSize": page_size})
+            items = answer.get(items_key) or []
+            found.extend(model.model_validate(item) for item in items)
+            total = answer.get("totalCount")
+            if len(items) < page_size or (isinstance(total, int) and len(found) >= total):
+                break
+        return found
 
-    # ------------------------------------------------------------------ clusters (sync)
+    # ------------------------------------------------------------------ clusters
 
-    def create_ray_cluster(
+    def _plan_create_ray_cluster(
         self,
         *,
         name: str,
@@ -488,7 +518,7 @@ class EmrRayHook(BaseHook):
         network_service_name: str | None = None,
         volume_ids: Sequence[str] | None = None,
         extra_param: str | Mapping[str, Any] | None = None,
-    ) -> str:
+    ) -> Generator[_Call, Any, str]:
         """Create a Ray cluster (CreateRayCluster) and return its ``clusterId``.
 
         Never re-sent once it may have reached the service: a read timeout or 5xx raises
@@ -503,14 +533,13 @@ class EmrRayHook(BaseHook):
         :param volume_ids: volumes to mount.
         :param extra_param: extra parameters (dict or JSON string).
         """
-        body = self._cluster_body(
-            name=name, head_spec=head_spec, worker_spec=worker_spec, display_release_version=display_release_version,
-            description=description, network_service_name=network_service_name, volume_ids=volume_ids,
-            extra_param=extra_param, name_required=True,
-        )  # fmt: skip
-        return self._call("CreateRayCluster", body=body)["clusterId"]
+        if name is None:
+            raise EmrRayValidationError("name", "is required: a string of 1 to 64 characters")
+        body = _cluster_body(locals())
+        answer = yield _Call("CreateRayCluster", body=body)
+        return answer["clusterId"]
 
-    def update_ray_cluster(
+    def _plan_update_ray_cluster(
         self,
         cluster_id: str,
         *,
@@ -522,63 +551,43 @@ class EmrRayHook(BaseHook):
         network_service_name: str | None = None,
         volume_ids: Sequence[str] | None = None,
         extra_param: str | Mapping[str, Any] | None = None,
-    ) -> str:
-        """Update a Ray cluster (UpdateRayCluster); the parameters are those of :meth:`create_ray_cluster`."""
-        body = self._cluster_body(
-            name=name, head_spec=head_spec, worker_spec=worker_spec, display_release_version=display_release_version,
-            description=description, network_service_name=network_service_name, volume_ids=volume_ids,
-            extra_param=extra_param, name_required=False,
-        )  # fmt: skip
-        answer = self._call("UpdateRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)}, body=body)
+    ) -> Generator[_Call, Any, str]:
+        """Update a Ray cluster (UpdateRayCluster); the parameters are those of :meth:`create_ray_cluster`.
+
+        Not re-sent once it may have reached the service (see :meth:`create_ray_cluster`).
+        """
+        body = _cluster_body(locals())
+        answer = yield _Call("UpdateRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)}, body=body)
         return answer.get("clusterId") or cluster_id
 
-    def get_ray_cluster(self, cluster_id: str) -> RayCluster:
+    def _plan_get_ray_cluster(self, cluster_id: str) -> Generator[_Call, Any, RayCluster]:
         """Describe a Ray cluster (GetRayCluster)."""
         from airflow_provider_emr_ray.models import RayCluster
 
-        data = self._call("GetRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)})
+        data = yield _Call("GetRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)})
         return RayCluster.model_validate(data)
 
-    def _list_clusters_pages(self, page_size: int) -> Generator[dict[str, Any], Any, None]:
-        self._page_size(page_size)
-        for page in range(1, MAX_PAGES + 1):
-            yield {"pageNum": page, "pageSize": page_size}
-
-    @staticmethod
-    def _page_done(items: list, answer: dict, page_size: int, seen: int) -> bool:
-        total = answer.get("totalCount")
-        if isinstance(total, int) and seen >= total:
-            return True
-        return len(items) < page_size
-
-    def list_ray_clusters(self, *, page_size: int = 100) -> list[RayCluster]:
+    def _plan_list_ray_clusters(self, *, page_size: int = 100) -> Generator[_Call, Any, list[RayCluster]]:
         """List every Ray cluster of the workspace (ListRayCluster, all pages)."""
         from airflow_provider_emr_ray.models import RayCluster
 
-        found: list[RayCluster] = []
-        for query in self._list_clusters_pages(page_size):
-            answer = self._call("ListRayCluster", query=query)
-            items = answer.get("rayClusters") or []
-            found.extend(RayCluster.model_validate(item) for item in items)
-            if self._page_done(items, answer, page_size, len(found)):
-                break
-        return found
+        return (yield from self._paged("ListRayCluster", "rayClusters", RayCluster, page_size, {}))
 
-    def start_ray_cluster(self, cluster_id: str, *, client_token: str | None = None) -> None:
+    def _plan_start_ray_cluster(self, cluster_id: str, *, client_token: str | None = None) -> Generator[_Call, Any, None]:
         """Start a stopped Ray cluster (StartRayCluster)."""
-        self._call("StartRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)}, body={"clientToken": client_token})
+        yield _Call("StartRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)}, body={"clientToken": client_token})
 
-    def stop_ray_cluster(self, cluster_id: str, *, instance_id: str | None = None) -> None:
+    def _plan_stop_ray_cluster(self, cluster_id: str, *, instance_id: str | None = None) -> Generator[_Call, Any, None]:
         """Stop a Ray cluster (StopRayCluster)."""
-        self._call("StopRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)}, body={"instanceId": instance_id})
+        yield _Call("StopRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)}, body={"instanceId": instance_id})
 
-    def delete_ray_cluster(self, cluster_id: str) -> None:
+    def _plan_delete_ray_cluster(self, cluster_id: str) -> Generator[_Call, Any, None]:
         """Delete a Ray cluster (DeleteRayCluster)."""
-        self._call("DeleteRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)})
+        yield _Call("DeleteRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)})
 
-    # ------------------------------------------------------------------ jobs (sync)
+    # ------------------------------------------------------------------ jobs
 
-    def submit_ray_job(
+    def _plan_submit_ray_job(
         self,
         *,
         entrypoint: str,
@@ -602,7 +611,7 @@ class EmrRayHook(BaseHook):
         worker_spec: Sequence[Any] | None = None,
         volume_ids: Sequence[str] | None = None,
         extra_param: str | Mapping[str, Any] | None = None,
-    ) -> str:
+    ) -> Generator[_Call, Any, str]:
         """Submit a Ray job (SubmitRayJob) and return its ``submissionId``.
 
         Give ``cluster_id`` to run on an existing cluster, or ``head_spec``/``worker_spec`` for
@@ -616,26 +625,30 @@ class EmrRayHook(BaseHook):
         :param metadata_json: job metadata (dict or JSON string).
         :param entrypoint_resources: custom resources of the entrypoint (dict or JSON string).
         """
-        body = self._job_body(
-            entrypoint=entrypoint, name=name, cluster_id=cluster_id, display_release_version=display_release_version,
-            network_service_name=network_service_name, tags=tags, runtime_env_json=runtime_env_json,
-            working_dir=working_dir, metadata_json=metadata_json, submission_mode=submission_mode,
-            entrypoint_num_cpus=entrypoint_num_cpus, entrypoint_num_gpus=entrypoint_num_gpus,
-            entrypoint_memory=entrypoint_memory, entrypoint_resources=entrypoint_resources,
-            shutdown_after_job_finishes=shutdown_after_job_finishes,
-            ttl_seconds_after_finished=ttl_seconds_after_finished, active_deadline_seconds=active_deadline_seconds,
-            head_spec=head_spec, worker_spec=worker_spec, volume_ids=volume_ids, extra_param=extra_param,
-        )  # fmt: skip
-        return self._call("SubmitRayJob", body=body)["submissionId"]
+        from airflow_provider_emr_ray import models
 
-    def get_ray_job(self, submission_id: str) -> RayJob:
+        fields = {k: v for k, v in locals().items() if k not in ("self", "models")}
+        if not isinstance(entrypoint, str) or not entrypoint.strip():
+            raise EmrRayValidationError("entrypoint", f"must be a non-empty command line, got {entrypoint!r}")
+        if cluster_id is not None:
+            _require_id("cluster_id", cluster_id)
+            if head_spec is not None or worker_spec is not None:
+                raise EmrRayValidationError("head_spec", "cannot be combined with cluster_id")
+        elif head_spec is None:
+            raise EmrRayValidationError(
+                "cluster_id", "give cluster_id (run on an existing cluster) or head_spec (a job-scoped cluster)"
+            )
+        answer = yield _Call("SubmitRayJob", body=models.to_wire(fields, models.RayJobConfig, field=""))
+        return answer["submissionId"]
+
+    def _plan_get_ray_job(self, submission_id: str) -> Generator[_Call, Any, RayJob]:
         """Describe a Ray job (GetRayJob)."""
         from airflow_provider_emr_ray.models import RayJob
 
-        data = self._call("GetRayJob", {"submissionId": _require_id("submission_id", submission_id)})
+        data = yield _Call("GetRayJob", {"submissionId": _require_id("submission_id", submission_id)})
         return RayJob.model_validate(data)
 
-    def list_ray_jobs(
+    def _plan_list_ray_jobs(
         self,
         *,
         name: str | None = None,
@@ -644,7 +657,7 @@ class EmrRayHook(BaseHook):
         submit_time_start: datetime | int | None = None,
         submit_time_end: datetime | int | None = None,
         page_size: int = 100,
-    ) -> list[RayJob]:
+    ) -> Generator[_Call, Any, list[RayJob]]:
         """List the Ray jobs of the workspace matching the filters (ListRayJob, all pages).
 
         :param submit_time_start: only jobs submitted at or after (aware datetime or epoch ms).
@@ -652,22 +665,20 @@ class EmrRayHook(BaseHook):
         """
         from airflow_provider_emr_ray.models import RayJob
 
-        base = self._list_jobs_query(name, submission_id, task_biz_id, submit_time_start, submit_time_end)
-        found: list[RayJob] = []
-        for query in self._list_clusters_pages(page_size):
-            answer = self._call("ListRayJob", query={**base, **query})
-            items = answer.get("rayJobs") or []
-            found.extend(RayJob.model_validate(item) for item in items)
-            if self._page_done(items, answer, page_size, len(found)):
-                break
-        return found
+        start = _epoch_ms("submit_time_start", submit_time_start)
+        end = _epoch_ms("submit_time_end", submit_time_end)
+        if start is not None and end is not None and start > end:
+            raise EmrRayValidationError("submit_time_start", "must not be after submit_time_end")
+        window = {k: v for k, v in (("startTime", start), ("endTime", end)) if v is not None} or None
+        query = {"name": name, "submissionId": submission_id, "taskBizId": task_biz_id, "submitTime": window}
+        return (yield from self._paged("ListRayJob", "rayJobs", RayJob, page_size, query))
 
-    def cancel_ray_job(self, submission_id: str) -> bool:
+    def _plan_cancel_ray_job(self, submission_id: str) -> Generator[_Call, Any, bool]:
         """Cancel a Ray job (CancelRayJob); returns the service's ``success`` flag."""
-        answer = self._call("CancelRayJob", {"submissionId": _require_id("submission_id", submission_id)})
+        answer = yield _Call("CancelRayJob", {"submissionId": _require_id("submission_id", submission_id)})
         return bool(answer.get("success", True))
 
-    def list_ray_logs(
+    def _plan_list_ray_logs(
         self,
         instance_id: str,
         *,
@@ -676,155 +687,34 @@ class EmrRayHook(BaseHook):
         marker: str | None = None,
         max_keys: int | None = None,
         delimiter: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Generator[_Call, Any, dict[str, Any]]:
         """List log files of a Ray instance (ListRayLogs); returns the answer's ``data``."""
         query = {"bucketName": bucket_name, "prefix": prefix, "marker": marker, "maxKeys": max_keys, "delimiter": delimiter}
-        answer = self._call("ListRayLogs", {"instanceId": _require_id("instance_id", instance_id)}, query=query)
+        answer = yield _Call("ListRayLogs", {"instanceId": _require_id("instance_id", instance_id)}, query=query)
         return answer.get("data") or {}
 
-    def get_ray_log(self, instance_id: str, *, path: str, bucket_name: str | None = None) -> str:
+    def _plan_get_ray_log(self, instance_id: str, *, path: str, bucket_name: str | None = None) -> Generator[_Call, Any, str]:
         """The download URL of one log file (GetRayLog ``data.accessUrl``)."""
         if not isinstance(path, str) or not path:
             raise EmrRayValidationError("path", "must be a non-empty string")
-        answer = self._call(
-            "GetRayLog", {"instanceId": _require_id("instance_id", instance_id)}, query={"bucketName": bucket_name, "path": path}
-        )
+        path_params = {"instanceId": _require_id("instance_id", instance_id)}
+        answer = yield _Call("GetRayLog", path_params, query={"bucketName": bucket_name, "path": path})
         return (answer.get("data") or {}).get("accessUrl", "")
 
-    # ------------------------------------------------------------------ async twins
-
-    async def acreate_ray_cluster(self, *, name: str, **kwargs: Any) -> str:
-        """Async :meth:`create_ray_cluster`."""
-        body = self._cluster_body(name=name, name_required=True, **self._cluster_kwargs(kwargs))
-        return (await self._acall("CreateRayCluster", body=body))["clusterId"]
-
-    async def aupdate_ray_cluster(self, cluster_id: str, *, name: str | None = None, **kwargs: Any) -> str:
-        """Async :meth:`update_ray_cluster`."""
-        body = self._cluster_body(name=name, name_required=False, **self._cluster_kwargs(kwargs))
-        answer = await self._acall("UpdateRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)}, body=body)
-        return answer.get("clusterId") or cluster_id
-
-    async def aget_ray_cluster(self, cluster_id: str) -> RayCluster:
-        """Async :meth:`get_ray_cluster`."""
-        from airflow_provider_emr_ray.models import RayCluster
-
-        data = await self._acall("GetRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)})
-        return RayCluster.model_validate(data)
-
-    async def alist_ray_clusters(self, *, page_size: int = 100) -> list[RayCluster]:
-        """Async :meth:`list_ray_clusters`."""
-        from airflow_provider_emr_ray.models import RayCluster
-
-        found: list[RayCluster] = []
-        for query in self._list_clusters_pages(page_size):
-            answer = await self._acall("ListRayCluster", query=query)
-            items = answer.get("rayClusters") or []
-            found.extend(RayCluster.model_validate(item) for item in items)
-            if self._page_done(items, answer, page_size, len(found)):
-                break
-        return found
-
-    async def astart_ray_cluster(self, cluster_id: str, *, client_token: str | None = None) -> None:
-        """Async :meth:`start_ray_cluster`."""
-        await self._acall("StartRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)}, body={"clientToken": client_token})
-
-    async def astop_ray_cluster(self, cluster_id: str, *, instance_id: str | None = None) -> None:
-        """Async :meth:`stop_ray_cluster`."""
-        await self._acall("StopRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)}, body={"instanceId": instance_id})
-
-    async def adelete_ray_cluster(self, cluster_id: str) -> None:
-        """Async :meth:`delete_ray_cluster`."""
-        await self._acall("DeleteRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)})
-
-    async def asubmit_ray_job(self, *, entrypoint: str, **kwargs: Any) -> str:
-        """Async :meth:`submit_ray_job`."""
-        body = self._job_body(entrypoint=entrypoint, **self._job_kwargs(kwargs))
-        return (await self._acall("SubmitRayJob", body=body))["submissionId"]
-
-    async def aget_ray_job(self, submission_id: str) -> RayJob:
-        """Async :meth:`get_ray_job`."""
-        from airflow_provider_emr_ray.models import RayJob
-
-        data = await self._acall("GetRayJob", {"submissionId": _require_id("submission_id", submission_id)})
-        return RayJob.model_validate(data)
-
-    async def alist_ray_jobs(
-        self,
-        *,
-        name: str | None = None,
-        submission_id: str | None = None,
-        task_biz_id: str | None = None,
-        submit_time_start: datetime | int | None = None,
-        submit_time_end: datetime | int | None = None,
-        page_size: int = 100,
-    ) -> list[RayJob]:
-        """Async :meth:`list_ray_jobs`."""
-        from airflow_provider_emr_ray.models import RayJob
-
-        base = self._list_jobs_query(name, submission_id, task_biz_id, submit_time_start, submit_time_end)
-        found: list[RayJob] = []
-        for query in self._list_clusters_pages(page_size):
-            answer = await self._acall("ListRayJob", query={**base, **query})
-            items = answer.get("rayJobs") or []
-            found.extend(RayJob.model_validate(item) for item in items)
-            if self._page_done(items, answer, page_size, len(found)):
-                break
-        return found
-
-    async def acancel_ray_job(self, submission_id: str) -> bool:
-        """Async :meth:`cancel_ray_job`."""
-        answer = await self._acall("CancelRayJob", {"submissionId": _require_id("submission_id", submission_id)})
-        return bool(answer.get("success", True))
-
-    async def alist_ray_logs(
-        self,
-        instance_id: str,
-        *,
-        bucket_name: str | None = None,
-        prefix: str | None = None,
-        marker: str | None = None,
-        max_keys: int | None = None,
-        delimiter: str | None = None,
-    ) -> dict[str, Any]:
-        """Async :meth:`list_ray_logs`."""
-        query = {"bucketName": bucket_name, "prefix": prefix, "marker": marker, "maxKeys": max_keys, "delimiter": delimiter}
-        answer = await self._acall("ListRayLogs", {"instanceId": _require_id("instance_id", instance_id)}, query=query)
-        return answer.get("data") or {}
-
-    async def aget_ray_log(self, instance_id: str, *, path: str, bucket_name: str | None = None) -> str:
-        """Async :meth:`get_ray_log`."""
-        if not isinstance(path, str) or not path:
-            raise EmrRayValidationError("path", "must be a non-empty string")
-        answer = await self._acall(
-            "GetRayLog", {"instanceId": _require_id("instance_id", instance_id)}, query={"bucketName": bucket_name, "path": path}
-        )
-        return (answer.get("data") or {}).get("accessUrl", "")
-
-    _CLUSTER_KWARGS = (
-        "head_spec", "worker_spec", "display_release_version", "description", "network_service_name",
-        "volume_ids", "extra_param",
-    )  # fmt: skip
-    _JOB_KWARGS = (
-        "name", "cluster_id", "display_release_version", "network_service_name", "tags", "runtime_env_json",
-        "working_dir", "metadata_json", "submission_mode", "entrypoint_num_cpus", "entrypoint_num_gpus",
-        "entrypoint_memory", "entrypoint_resources", "shutdown_after_job_finishes", "ttl_seconds_after_finished",
-        "active_deadline_seconds", "head_spec", "worker_spec", "volume_ids", "extra_param",
-    )  # fmt: skip
-
-    @classmethod
-    def _cluster_kwargs(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return cls._known_kwargs(kwargs, cls._CLUSTER_KWARGS)
-
-    @classmethod
-    def _job_kwargs(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return cls._known_kwargs(kwargs, cls._JOB_KWARGS)
-
-    @staticmethod
-    def _known_kwargs(kwargs: dict[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
-        unknown = sorted(set(kwargs) - set(known))
-        if unknown:
-            raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
-        return {k: kwargs.get(k) for k in known}
+    # Each call once, as a plan; its sync method and its async twin ("a" + name) run that plan.
+    create_ray_cluster, acreate_ray_cluster = _twins(_plan_create_ray_cluster)
+    update_ray_cluster, aupdate_ray_cluster = _twins(_plan_update_ray_cluster)
+    get_ray_cluster, aget_ray_cluster = _twins(_plan_get_ray_cluster)
+    list_ray_clusters, alist_ray_clusters = _twins(_plan_list_ray_clusters)
+    start_ray_cluster, astart_ray_cluster = _twins(_plan_start_ray_cluster)
+    stop_ray_cluster, astop_ray_cluster = _twins(_plan_stop_ray_cluster)
+    delete_ray_cluster, adelete_ray_cluster = _twins(_plan_delete_ray_cluster)
+    submit_ray_job, asubmit_ray_job = _twins(_plan_submit_ray_job)
+    get_ray_job, aget_ray_job = _twins(_plan_get_ray_job)
+    list_ray_jobs, alist_ray_jobs = _twins(_plan_list_ray_jobs)
+    cancel_ray_job, acancel_ray_job = _twins(_plan_cancel_ray_job)
+    list_ray_logs, alist_ray_logs = _twins(_plan_list_ray_logs)
+    get_ray_log, aget_ray_log = _twins(_plan_get_ray_log)
 
     # ------------------------------------------------------------------ connection test & UI
 
