@@ -52,6 +52,15 @@ def python_env(**extra: str) -> dict[str, str]:
 _HOME: str | None = None
 
 
+def setup_airflow_env(log_level: str = "WARNING") -> None:
+    """The same isolation for this (parent) process, before it imports airflow."""
+    os.environ.setdefault("AIRFLOW_HOME", airflow_home())
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", log_level)
+    os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+
+
 def airflow_home() -> str:
     """One throw-away AIRFLOW_HOME per benchmark process (and its children)."""
     global _HOME

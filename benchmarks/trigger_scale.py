@@ -1,0 +1,512 @@
+"""Figure 3 - triggerer scale.
+
+N ``RayJobStatusTrigger``s (N = 100, 1,000, 5,000) run in one asyncio event loop, as Airflow's
+triggerer runs them (one task per trigger, ``async for event in trigger.run()``), against the
+emulator in another process. The connection is the ``AIRFLOW_CONN_EMR_RAY_DEFAULT`` environment
+variable. Each scale point and each side runs in a fresh subprocess, so peak RSS
+(``ru_maxrss``) is that run's own.
+
+Jobs finish at staggered times: the emulator has no per-job run time (``--job-run-duration``
+is global), so every job is submitted right before the run with ``activeDeadlineSeconds`` set
+to 1..W seconds (spread evenly) and a run duration longer than that: job ``i`` ends (status
+``Timeout``) W*i/N seconds after its submission. The triggers are given
+``target_states=("Succeeded", "Timeout")`` so that end is their success.
+
+Reference: a plain ``httpx.AsyncClient`` (same pool limits as the hook's) polling the same
+GetRayJob URLs at the same interval until the answer holds a terminal status (a bytes search),
+with no signing (its header sets are signed before the measurement starts: the emulator rejects
+unsigned and replayed requests) and no parsing.
+
+Measured in the child, over the run: CPU seconds (``process_time``) per poll (polls counted by
+the emulator), peak RSS, the worst event-loop stall (a probe task sleeping 10 ms records how
+late it wakes up; the worst overshoot and the 99th percentile are reported), and the number of
+events each trigger yielded (the generator is exhausted: exactly one is expected).
+
+Targets at 5,000: CPU per poll ≤ 1.25 × the reference, peak RSS ≤ 200 MB, worst stall ≤ 100 ms,
+every trigger fires exactly one event.
+
+Run alone: ``python -m benchmarks.trigger_scale [--quick] [--points 100,1000,5000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import (
+    AK,
+    ROOT,
+    SECRET,
+    WORKSPACE,
+    Figure,
+    Summary,
+    connection_json,
+    emulator_process,
+    paired_ratio,
+    print_figures,
+    python_env,
+    save_json,
+    setup_airflow_env,
+    stop_process_group,
+)
+
+TARGET_CPU_RATIO = 1.25
+TARGET_RSS_MB = 200.0
+TARGET_STALL_S = 0.100
+PROBE_INTERVAL = 0.010
+#: In-flight requests (and pool connections) of the reference loop. A plain AsyncClient with
+#: thousands of concurrent requests spends its time in httpcore's pool, which scans every queued
+#: request against every connection, and checks every pooled socket, on each assignment
+#: (measured: 300 unbounded pollers cost 52 ms of CPU per poll; 1,000 pollers cost 1.7, 3.2 and
+#: 4.5 ms per poll with 4, 16 and 32 connections). The reference gets the bound a sane plain
+#: implementation has, the one recommended for the hook (16).
+REF_IN_FLIGHT = 16
+TERMINAL = (b'"status":"Succeeded"', b'"status":"Failed"', b'"status":"Cancelled"', b'"status":"Timeout"')
+
+
+# ============================================================================ child process
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024 / 1024
+
+
+class _Probe:
+    """Sleeps PROBE_INTERVAL in a loop and records how late each wake-up is."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self._stop = False
+
+    async def run(self) -> None:
+        loop_time = time.perf_counter
+        while not self._stop:
+            t0 = loop_time()
+            await asyncio.sleep(PROBE_INTERVAL)
+            self.lags.append(loop_time() - t0 - PROBE_INTERVAL)
+
+    def stop(self) -> None:
+        self._stop = True
+
+    def summary(self) -> dict[str, float]:
+        lags = sorted(self.lags) or [0.0]
+        return {
+            "worst_s": lags[-1],
+            "p99_s": lags[min(len(lags) - 1, int(len(lags) * 0.99))],
+            "p50_s": lags[len(lags) // 2],
+            "samples": len(lags),
+        }
+
+
+async def _gather_capped(coros: list[Any], max_seconds: float) -> int:
+    """Run the coroutines as tasks; stop after ``max_seconds``. Returns how many finished."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    done, pending = await asyncio.wait(tasks, timeout=max_seconds)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=30)
+    for task in done:
+        if task.exception() is not None:
+            raise task.exception()
+    return len(done)
+
+
+async def _child_ours(jobs: list[list[Any]], poll: float, ready: dict[str, Any]) -> dict[str, Any]:
+    from airflow_provider_emr_ray.triggers.emr_ray import RayJobStatusTrigger
+
+    def make(sid: str) -> RayJobStatusTrigger:
+        return RayJobStatusTrigger(
+            submission_id=sid,
+            target_states=("Succeeded", "Timeout"),
+            failure_states=("Failed", "Cancelled"),
+            poll_interval=poll,
+        )
+
+    triggers = [make(sid) for sid, _ in jobs]
+    counts = [0] * len(triggers)
+    statuses: dict[str, int] = {}
+
+    async def run_one(i: int, trigger: RayJobStatusTrigger) -> None:
+        async for event in trigger.run():  # exhausted: a trigger must yield exactly one event
+            counts[i] += 1
+            status = event.payload.get("status")
+            statuses[status] = statuses.get(status, 0) + 1
+
+    probe = _Probe()
+    probe_task = asyncio.create_task(probe.run())
+    rss0, cpu0, t0 = _rss_mb(), time.process_time(), time.perf_counter()
+    finished = await _gather_capped([run_one(i, t) for i, t in enumerate(triggers)], ready["max_seconds"])
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+    probe.stop()
+    await probe_task
+    return {
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "rss_start_mb": rss0,
+        "finished": finished,
+        "events_per_trigger": {str(k): counts.count(k) for k in sorted(set(counts))},
+        "statuses": statuses,
+        "probe": probe.summary(),
+    }
+
+
+async def _child_ref(jobs: list[list[Any]], poll: float, ready: dict[str, Any]) -> dict[str, Any]:
+    import httpx
+
+    from airflow_provider_emr_ray import api, signing
+
+    endpoint = ready["endpoint"]
+    host = endpoint.split("://", 1)[1]
+    plan = []
+    for sid, seconds in jobs:  # header sets signed before the measurement (see the docstring)
+        prepared = api.build_request("GetRayJob", {"workspaceId": WORKSPACE, "submissionId": sid})
+        n = math.ceil((seconds + 3) / poll) + 3
+        headers = [
+            signing.sign_headers(
+                method="GET", host=host, path=prepared.path, query=prepared.query, body=None, action="GetRayJob",
+                access_key_id=AK, access_key_secret=SECRET,
+            )  # fmt: skip
+            for _ in range(n)
+        ]
+        plan.append((endpoint + prepared.target, headers))
+    client = ready["client"]
+    gate = asyncio.Semaphore(REF_IN_FLIGHT)
+    counts = [0] * len(plan)
+    extra_signed = [0]
+
+    async def run_one(i: int, url: str, headers: list[dict[str, str]]) -> None:
+        k = 0
+        while True:
+            if k < len(headers):
+                h = headers[k]
+            else:  # more polls than planned: sign now (counted)
+                extra_signed[0] += 1
+                prepared = api.build_request("GetRayJob", {"workspaceId": WORKSPACE, "submissionId": url.rsplit("/", 1)[1]})
+                h = signing.sign_headers(
+                    method="GET", host=host, path=prepared.path, query=prepared.query, body=None, action="GetRayJob",
+                    access_key_id=AK, access_key_secret=SECRET,
+                )  # fmt: skip
+            k += 1
+            try:
+                async with gate:
+                    resp = await client.get(url, headers=h)
+                body = resp.content
+            except httpx.TransportError:
+                body = b""
+            if any(t in body for t in TERMINAL):
+                counts[i] += 1
+                return
+            await asyncio.sleep(poll)
+
+    probe = _Probe()
+    probe_task = asyncio.create_task(probe.run())
+    rss0, cpu0, t0 = _rss_mb(), time.process_time(), time.perf_counter()
+    finished = await _gather_capped([run_one(i, url, hs) for i, (url, hs) in enumerate(plan)], ready["max_seconds"])
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+    probe.stop()
+    await probe_task
+    return {
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "rss_start_mb": rss0,
+        "finished": finished,
+        "events_per_trigger": {str(k): counts.count(k) for k in sorted(set(counts))},
+        "statuses": {},
+        "extra_signed": extra_signed[0],
+        "probe": probe.summary(),
+    }
+
+
+def child_main(side: str, poll: float, warm_sid: str, max_seconds: float) -> int:
+    """One measured run: warm up, say READY, read the jobs file path from stdin, run, print RESULT.
+
+    The protocol lines go to the original stdout; everything else written to stdout (Airflow's
+    log lines) is sent to stderr."""
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    endpoint = json.loads(os.environ["AIRFLOW_CONN_EMR_RAY_DEFAULT"])["extra"]["endpoint"]
+
+    async def main() -> dict[str, Any]:
+        ready: dict[str, Any] = {"endpoint": endpoint}
+        if side == "ours":
+            from airflow_provider_emr_ray.triggers.emr_ray import RayJobStatusTrigger
+
+            warm = RayJobStatusTrigger(
+                submission_id=warm_sid, target_states=("Succeeded", "Timeout"), failure_states=(), poll_interval=poll
+            )
+            async for _ in warm.run():
+                pass
+        else:
+            import httpx
+
+            from airflow_provider_emr_ray import api, signing
+
+            ready["client"] = httpx.AsyncClient(
+                timeout=30.0,
+                limits=httpx.Limits(max_connections=REF_IN_FLIGHT, max_keepalive_connections=REF_IN_FLIGHT),
+            )
+            prepared = api.build_request("GetRayJob", {"workspaceId": WORKSPACE, "submissionId": warm_sid})
+            h = signing.sign_headers(
+                method="GET", host=endpoint.split("://", 1)[1], path=prepared.path, query=prepared.query, body=None,
+                action="GetRayJob", access_key_id=AK, access_key_secret=SECRET,
+            )  # fmt: skip
+            r = await ready["client"].get(endpoint + prepared.target, headers=h)
+            assert r.status_code == 200, r.text
+        print("READY", file=proto, flush=True)
+        path = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        jobs = json.loads(Path(path.strip()).read_text())["jobs"]
+        ready["max_seconds"] = max_seconds
+        result = await (_child_ours if side == "ours" else _child_ref)(jobs, poll, ready)
+        if side == "ref":
+            await ready["client"].aclose()
+        return result
+
+    result = asyncio.run(main())
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(result), file=proto, flush=True)
+    return 0
+
+
+# =========================================================================== parent process
+
+
+async def _submit_jobs(endpoint: str, cluster_id: str, n: int, window: int) -> list[list[Any]]:
+    """Submit n jobs that end 1..window seconds (evenly spread) after the *last* submission.
+
+    The deadline (``activeDeadlineSeconds``) counts from each job's own submission, so job i
+    gets ``k_i + (estimated total submission time - time elapsed when it is submitted)``; the
+    total is estimated from a calibration batch. Returns ``[[sid, k_i], ...]``."""
+    from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
+
+    hook = EmrRayHook()
+    sem = asyncio.Semaphore(16)
+
+    async def submit(name: str, seconds: int) -> str:
+        async with sem:
+            return await hook.asubmit_ray_job(
+                entrypoint="python job.py", name=name, cluster_id=cluster_id, active_deadline_seconds=seconds
+            )
+
+    calib = min(n, 100)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(submit(f"calibration-{i}", 1) for i in range(calib)))
+    estimate = (time.perf_counter() - t0) * n / calib * 1.5 + 1.0
+    out: list[list[Any]] = [[None, 0]] * n
+    start = time.perf_counter()
+
+    async def one(i: int) -> None:
+        k = 1 + (i * window) // n
+        async with sem:
+            left = estimate - (time.perf_counter() - start)
+            out[i] = [
+                await hook.asubmit_ray_job(
+                    entrypoint="python job.py", name=f"scale-{i}", cluster_id=cluster_id,
+                    active_deadline_seconds=max(1, k + math.ceil(left)),
+                ),  # fmt: skip
+                k,
+            ]
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return out
+
+
+def _one_run(
+    emu: Any, side: str, n: int, poll: float, window: int, cluster_id: str, warm_sid: str, log: Path, max_seconds: float
+) -> dict[str, Any]:
+    env = python_env(AIRFLOW_CONN_EMR_RAY_DEFAULT=connection_json(emu.endpoint))
+    env.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+    with open(log, "a") as errlog:
+        errlog.write(f"\n===== {side} n={n} =====\n")
+        errlog.flush()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.trigger_scale", "--child", side, "--poll", str(poll), "--warm-sid", warm_sid,
+             "--max-seconds", str(max_seconds)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog, text=True, env=env, cwd=str(ROOT),
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None and proc.stdin is not None
+            line = proc.stdout.readline()
+            if line.strip() != "READY":  # the protocol has its own fd: nothing else comes first
+                raise RuntimeError(f"trigger-scale child ({side}, {n}) did not start: {line!r} (see {log})")
+            jobs = asyncio.run(_submit_jobs(emu.endpoint, cluster_id, n, window))
+            with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+                json.dump({"jobs": jobs}, fh)
+            before = emu.stats()
+            server_cpu0 = emu.cpu_seconds()
+            proc.stdin.write(fh.name + "\n")
+            proc.stdin.flush()
+            result = None
+            for line in proc.stdout:
+                if line.startswith("RESULT "):
+                    result = json.loads(line[7:])
+            proc.wait(600)
+            after = emu.stats()
+            os.unlink(fh.name)
+        finally:
+            stop_process_group(proc)
+    if result is None:
+        raise RuntimeError(f"trigger-scale child ({side}, {n}) gave no result (exit {proc.returncode}, see {log})")
+    polls = after["calls"].get("GetRayJob", 0) - before["calls"].get("GetRayJob", 0)
+    rejected = sum(after["rejections"].values()) - sum(before["rejections"].values())
+    result.update(
+        side=side,
+        n=n,
+        polls=polls,
+        rejected=rejected,
+        cpu_per_poll_s=result["cpu_s"] / max(1, polls),
+        server_cpu_per_poll_s=(emu.cpu_seconds() - server_cpu0) / max(1, polls),
+    )
+    return result
+
+
+def run(quick: bool = False, points: list[int] | None = None, poll: float | None = None, window: int | None = None) -> list[Figure]:
+    points = points or ([100, 1000] if quick else [100, 1000, 5000])
+    poll = poll or (2.0 if quick else 10.0)
+    window = window or (4 if quick else 20)
+    rounds = 1 if quick else 2
+    max_seconds = window + 4 * poll + 60  # a run that has not finished by then is cut (and reported)
+    log = Path(tempfile.gettempdir()) / "emr-ray-bench-trigger-scale.log"
+    log.write_text("")
+    runs: list[dict[str, Any]] = []
+    args = ["--job-submit-delay", "0", "--job-pending-delay", "0", "--cluster-start-delay", "0",
+            "--job-run-duration", "100000"]  # fmt: skip
+    setup_airflow_env()
+    with emulator_process(*args) as emu:
+        os.environ["AIRFLOW_CONN_EMR_RAY_DEFAULT"] = connection_json(emu.endpoint)
+        from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
+
+        hook = EmrRayHook()
+        cluster_id = hook.create_ray_cluster(name="bench-trigger-scale", head_spec={"cpu": 2, "memory": "8Gi"})
+        warm_sid = hook.submit_ray_job(entrypoint="python warm.py", cluster_id=cluster_id, active_deadline_seconds=1)
+        while hook.get_ray_job(warm_sid).status != "Timeout":
+            time.sleep(0.2)
+        hook.close()
+        for n in points:
+            for r in range(rounds):
+                order = ("ours", "ref") if r % 2 == 0 else ("ref", "ours")
+                for side in order:
+                    res = _one_run(emu, side, n, poll, window, cluster_id, warm_sid, log, max_seconds)
+                    runs.append(res)
+                    print(
+                        f"  [trigger-scale] n={n} {side}: {res['cpu_per_poll_s'] * 1e6:.0f} µs CPU/poll, "
+                        f"{res['polls']} polls, peak RSS {res['peak_rss_mb']:.0f} MB, worst stall "
+                        f"{res['probe']['worst_s'] * 1000:.0f} ms, events {res['events_per_trigger']}, "
+                        f"finished {res['finished']}/{n} in {res['wall_s']:.0f} s",
+                        flush=True,
+                    )
+    figures = _figures(runs, points, poll, window, rounds)
+    save_json("trigger_scale", {"runs": runs, "figures": [f.to_dict() for f in figures]})
+    return figures
+
+
+def _figures(runs: list[dict[str, Any]], points: list[int], poll: float, window: int, rounds: int) -> list[Figure]:
+    figures = []
+    setup = f"poll interval {poll:g} s (both sides), jobs end 1–{window} s after submission, {rounds} A/B round(s)"
+    for n in points:
+        ours = [r for r in runs if r["n"] == n and r["side"] == "ours"]
+        ref = [r for r in runs if r["n"] == n and r["side"] == "ref"]
+        cpu_o = Summary.of([r["cpu_per_poll_s"] for r in ours])
+        cpu_r = Summary.of([r["cpu_per_poll_s"] for r in ref])
+        ratio = paired_ratio([r["cpu_per_poll_s"] for r in ours], [r["cpu_per_poll_s"] for r in ref])
+        rss = Summary.of([r["peak_rss_mb"] for r in ours])
+        rss_ref = Summary.of([r["peak_rss_mb"] for r in ref])
+        stall = Summary.of([r["probe"]["worst_s"] for r in ours])
+        stall_ref = Summary.of([r["probe"]["worst_s"] for r in ref])
+        p99 = Summary.of([r["probe"]["p99_s"] for r in ours])
+        exactly_one = all(r["events_per_trigger"] == {"1": n} for r in ours)
+        cut = [r for r in ours if r["finished"] < n]
+        cut_note = (
+            f"; CUT: {len(cut)} run(s) did not finish within {cut[0]['wall_s']:.0f} s "
+            f"({', '.join(str(r['finished']) for r in cut)} of {n} triggers done): CPU per poll is over the polls made"
+            if cut
+            else ""
+        )
+        polls = Summary.of([r["polls"] for r in ours])
+        big = n == max(points)
+        figures += [
+            Figure(
+                figure=f"Triggerer, {n:,} RayJobStatusTriggers: CPU per poll",
+                ours=cpu_o.fmt(1e6, " µs", 0),
+                reference=cpu_r.fmt(1e6, " µs", 0) + " (plain httpx.AsyncClient)",
+                ratio=ratio.fmt(1, "", 2),
+                target=f"≤ {TARGET_CPU_RATIO}" if big else "(≤ 1.25 at 5,000)",
+                met=ratio.median <= TARGET_CPU_RATIO if big else None,
+                details=(
+                    f"{setup}; {polls.fmt(1, '', 0)} polls per run; emulator CPU per poll "
+                    f"{Summary.of([r['server_cpu_per_poll_s'] for r in ours + ref]).fmt(1e6, ' µs', 0)}; "
+                    f"wall per run: ours {Summary.of([r['wall_s'] for r in ours]).fmt(1, ' s', 1)}, "
+                    f"ref {Summary.of([r['wall_s'] for r in ref]).fmt(1, ' s', 1)}{cut_note}"
+                ),
+                section="triggers",
+            ),
+            Figure(
+                figure=f"Triggerer, {n:,} triggers: peak RSS",
+                ours=rss.fmt(1, " MB", 0),
+                reference=rss_ref.fmt(1, " MB", 0),
+                ratio=f"{rss.median / rss_ref.median:.2f}",
+                target=f"≤ {TARGET_RSS_MB:.0f} MB" if big else "(≤ 200 MB at 5,000)",
+                met=rss.median <= TARGET_RSS_MB if big else None,
+                details=(
+                    f"ru_maxrss of a fresh process per run; RSS when the triggers start (airflow, httpx, the "
+                    f"provider imported, warmed up): ours {Summary.of([r['rss_start_mb'] for r in ours]).fmt(1, ' MB', 0)}, "
+                    f"ref {Summary.of([r['rss_start_mb'] for r in ref]).fmt(1, ' MB', 0)} (its pre-signed headers included)"
+                ),
+                section="triggers",
+            ),
+            Figure(
+                figure=f"Triggerer, {n:,} triggers: worst event-loop stall",
+                ours=stall.fmt(1000, " ms", 0),
+                reference=stall_ref.fmt(1000, " ms", 0),
+                ratio=f"{stall.median / max(stall_ref.median, 1e-6):.2f}",
+                target=f"≤ {TARGET_STALL_S * 1000:.0f} ms" if big else "(≤ 100 ms at 5,000)",
+                met=stall.median <= TARGET_STALL_S if big else None,
+                details=f"10 ms probe; 99th percentile ours {p99.fmt(1000, ' ms', 1)}, "
+                f"ref {Summary.of([r['probe']['p99_s'] for r in ref]).fmt(1000, ' ms', 1)}",
+                section="triggers",
+            ),
+            Figure(
+                figure=f"Triggerer, {n:,} triggers: every trigger fires exactly one event",
+                ours=", ".join(f"{r['events_per_trigger']}" for r in ours),
+                reference="–",
+                ratio="–",
+                target="all exactly 1",
+                met=exactly_one,
+                details="{events: triggers}; statuses " + ", ".join(json.dumps(r["statuses"]) for r in ours),
+                section="triggers",
+            ),
+        ]
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="a smoke run: 100 and 1,000 triggers, short waits")
+    p.add_argument("--points", default=None, help="comma-separated trigger counts (default 100,1000,5000)")
+    p.add_argument("--poll", type=float, default=None, help="poll interval, seconds (default 10)")
+    p.add_argument("--window", type=int, default=None, help="jobs end 1..WINDOW s after submission (default 20)")
+    p.add_argument("--child", choices=("ours", "ref"), help=argparse.SUPPRESS)
+    p.add_argument("--warm-sid", help=argparse.SUPPRESS)
+    p.add_argument("--max-seconds", type=float, default=600.0, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        return child_main(args.child, args.poll, args.warm_sid, args.max_seconds)
+    points = [int(x) for x in args.points.split(",")] if args.points else None
+    print_figures(run(quick=args.quick, points=points, poll=args.poll, window=args.window))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

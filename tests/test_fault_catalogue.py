@@ -1,0 +1,375 @@
+"""The catalogue of bad inputs (issue 7): each one fails with an error naming the field, and
+not one request reaches the emulator.
+
+Every case runs against a served emulator (``serve_in_thread``) whose API counters must stay at
+zero, and the hooks send through a counting transport, so a request to any URL (not only a
+routed API call) would be seen. Cases cover the hook (specs, ids, tags, runtime env, paging,
+times), the operators and sensors (at construction, i.e. DAG parse, and after templating, at
+execute) and the connection's extras.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_provider_emr_ray.exceptions import EmrRayValidationError
+from tests.conftest import TEST_AK, TEST_REGION, TEST_SECRET, TEST_WORKSPACE
+
+HEAD = {"cpu": 2, "memory": "8Gi"}
+WORKER = {"group_name": "cpu", "worker_type": "CPU", "replica": 2, "cpu": 4, "memory": "16Gi"}
+JOB = {"entrypoint": "python main.py", "cluster_id": "ray-0123456789abcdef"}
+
+
+class CountingTransport(httpx.BaseTransport):
+    """Passes requests on to a real transport and counts them."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Any]:
+    from airflow_provider_emr_ray.emulator import EmulatorConfig, serve_in_thread
+
+    config = EmulatorConfig(
+        access_key_id=TEST_AK,
+        access_key_secret=TEST_SECRET,
+        region_id=TEST_REGION,
+        workspace_id=TEST_WORKSPACE,
+        execute_jobs=False,
+    )
+    with serve_in_thread(config) as handle:
+        yield handle
+
+
+def _conn(endpoint: str, login: Any = TEST_AK, password: Any = TEST_SECRET, **extra: Any) -> str:
+    extras = {"region_id": TEST_REGION, "workspace_id": TEST_WORKSPACE, "endpoint": endpoint}
+    extras.update(extra)
+    extras = {k: v for k, v in extras.items() if v is not None}
+    return json.dumps({"conn_type": "emr_ray", "login": login, "password": password, "extra": extras})
+
+
+@pytest.fixture
+def sent(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[CountingTransport]:
+    """A counting transport; after the test, neither it nor the emulator saw a request."""
+    monkeypatch.setenv("AIRFLOW_CONN_EMR_RAY_DEFAULT", _conn(emulator.endpoint))
+    emulator.emulator.stats.reset()
+    transport = CountingTransport()
+    yield transport
+    stats = emulator.emulator.stats.snapshot()
+    assert transport.requests == [], [str(r.url) for r in transport.requests]
+    assert stats["totalCalls"] == 0 and not stats["rejections"], stats
+
+
+def _hook(transport: httpx.BaseTransport, **kwargs: Any) -> Any:
+    from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
+
+    return EmrRayHook(transport=transport, **kwargs)
+
+
+def _assert_names(exc: BaseException, field: str) -> None:
+    """The error names the field: ``EmrRayValidationError.field`` (or, failing that, the message)."""
+    got = getattr(exc, "field", None)
+    if got is not None:
+        assert got == field or got.startswith(field), f"field {got!r} does not name {field!r}: {exc}"
+    assert field.split("[")[0].split(".")[0] in str(exc), str(exc)
+
+
+# ------------------------------------------------------------------------------ the hook
+
+HOOK_CASES: list[tuple[str, str, Callable[[Any], Any]]] = [
+    # cluster specs
+    ("head memory without a unit", "head_spec.memory", lambda h: h.create_ray_cluster(name="c", head_spec={"cpu": 2, "memory": "8GB"})),
+    ("head cpu negative", "head_spec.cpu", lambda h: h.create_ray_cluster(name="c", head_spec={"cpu": -1, "memory": "8Gi"})),
+    ("head cpu not a number", "head_spec.cpu", lambda h: h.create_ray_cluster(name="c", head_spec={"cpu": "two", "memory": "8Gi"})),
+    ("head spec not a mapping", "head_spec", lambda h: h.create_ray_cluster(name="c", head_spec="big")),
+    ("head idle timeout negative", "head_spec.idle_timeout_seconds",
+     lambda h: h.create_ray_cluster(name="c", head_spec={**HEAD, "idle_timeout_seconds": -5})),
+    ("worker replica 0", "worker_spec[0].replica",
+     lambda h: h.create_ray_cluster(name="c", head_spec=HEAD, worker_spec=[{**WORKER, "replica": 0}])),
+    ("worker min > max replica", "worker_spec[0].max_replica",
+     lambda h: h.create_ray_cluster(name="c", head_spec=HEAD, worker_spec=[{**WORKER, "min_replica": 5, "max_replica": 2}])),
+    ("worker group names repeated", "worker_spec", lambda h: h.create_ray_cluster(name="c", head_spec=HEAD, worker_spec=[WORKER, WORKER])),
+    ("51 worker groups", "worker_spec",
+     lambda h: h.create_ray_cluster(name="c", head_spec=HEAD, worker_spec=[{**WORKER, "group_name": f"g{i}"} for i in range(51)])),
+    ("worker memory garbage", "worker_spec[0].memory",
+     lambda h: h.create_ray_cluster(name="c", head_spec=HEAD, worker_spec=[{**WORKER, "memory": "lots"}])),
+    ("worker spec not a list", "worker_spec", lambda h: h.create_ray_cluster(name="c", head_spec=HEAD, worker_spec={"group_name": "x"})),
+    ("cluster name empty", "name", lambda h: h.create_ray_cluster(name="", head_spec=HEAD)),
+    ("cluster name 65 characters", "name", lambda h: h.create_ray_cluster(name="x" * 65, head_spec=HEAD)),
+    ("cluster name missing", "name", lambda h: h.create_ray_cluster(name=None, head_spec=HEAD)),
+    ("extra_param not JSON", "extra_param", lambda h: h.create_ray_cluster(name="c", head_spec=HEAD, extra_param="{not json")),
+    ("extra_param a JSON list", "extra_param", lambda h: h.create_ray_cluster(name="c", head_spec=HEAD, extra_param="[1, 2]")),
+    ("volume_ids a string", "volume_ids", lambda h: h.create_ray_cluster(name="c", head_spec=HEAD, volume_ids="vol-1")),
+    ("update: worker replica 0", "worker_spec[0].replica",
+     lambda h: h.update_ray_cluster("ray-1", worker_spec=[{**WORKER, "replica": 0}])),
+    # ids
+    ("cluster id empty", "cluster_id", lambda h: h.get_ray_cluster("")),
+    ("cluster id with a slash", "cluster_id", lambda h: h.get_ray_cluster("ray-1/../other")),
+    ("cluster id with spaces", "cluster_id", lambda h: h.delete_ray_cluster(" ray-1")),
+    ("cluster id not a string", "cluster_id", lambda h: h.start_ray_cluster(123)),
+    ("submission id empty", "submission_id", lambda h: h.get_ray_job("")),
+    ("submission id with a slash", "submission_id", lambda h: h.cancel_ray_job("rj-1/cancel")),
+    ("instance id empty", "instance_id", lambda h: h.list_ray_logs("")),
+    ("log path empty", "path", lambda h: h.get_ray_log("i-1", path="")),
+    # paging and times
+    ("page size 0", "page_size", lambda h: h.list_ray_clusters(page_size=0)),
+    ("page size 101", "page_size", lambda h: h.list_ray_jobs(page_size=101)),
+    ("naive datetime", "submit_time_start", lambda h: h.list_ray_jobs(submit_time_start=dt.datetime(2024, 1, 1))),
+    ("time window reversed", "submit_time_start", lambda h: h.list_ray_jobs(submit_time_start=2000, submit_time_end=1000)),
+    # jobs
+    ("entrypoint blank", "entrypoint", lambda h: h.submit_ray_job(entrypoint="  ", cluster_id="ray-1")),
+    ("neither cluster nor head spec", "cluster_id", lambda h: h.submit_ray_job(entrypoint="python main.py")),
+    ("cluster and head spec", "head_spec", lambda h: h.submit_ray_job(**JOB, head_spec=HEAD)),
+    ("job-scoped head memory bad", "head_spec.memory",
+     lambda h: h.submit_ray_job(entrypoint="python main.py", head_spec={"cpu": 2, "memory": "8 gigs"})),
+    # tags
+    ("tag key not a string", "tags", lambda h: h.submit_ray_job(**JOB, tags={1: "a"})),
+    ("tag list of strings", "tags", lambda h: h.submit_ray_job(**JOB, tags=["team"])),
+    ("tag key empty", "tags", lambda h: h.submit_ray_job(**JOB, tags={"": "a"})),
+    ("tags a string", "tags", lambda h: h.submit_ray_job(**JOB, tags="team=a")),
+    # runtime env and other JSON fields
+    ("runtime env not JSON", "runtime_env_json", lambda h: h.submit_ray_job(**JOB, runtime_env_json="{bad")),
+    ("runtime env a list", "runtime_env_json", lambda h: h.submit_ray_job(**JOB, runtime_env_json=[1])),
+    ("runtime env a JSON list", "runtime_env_json", lambda h: h.submit_ray_job(**JOB, runtime_env_json="[1]")),
+    ("metadata not JSON", "metadata_json", lambda h: h.submit_ray_job(**JOB, metadata_json="nope")),
+    ("entrypoint resources a JSON list", "entrypoint_resources", lambda h: h.submit_ray_job(**JOB, entrypoint_resources="[]")),
+    # entrypoint resources and lifetimes
+    ("entrypoint cpus negative", "entrypoint_num_cpus", lambda h: h.submit_ray_job(**JOB, entrypoint_num_cpus=-1)),
+    ("entrypoint gpus not a number", "entrypoint_num_gpus", lambda h: h.submit_ray_job(**JOB, entrypoint_num_gpus="abc")),
+    ("entrypoint memory garbage", "entrypoint_memory", lambda h: h.submit_ray_job(**JOB, entrypoint_memory="1 TB")),
+    ("ttl negative", "ttl_seconds_after_finished", lambda h: h.submit_ray_job(**JOB, ttl_seconds_after_finished=-1)),
+    ("active deadline negative", "active_deadline_seconds", lambda h: h.submit_ray_job(**JOB, active_deadline_seconds=-1)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("field", "call"), [c[1:] for c in HOOK_CASES], ids=[c[0] for c in HOOK_CASES])
+def test_hook_rejects_before_sending(sent: CountingTransport, field: str, call: Callable[[Any], Any]) -> None:
+    with pytest.raises(EmrRayValidationError) as info:
+        call(_hook(sent))
+    _assert_names(info.value, field)
+
+
+@pytest.mark.parametrize(("field", "call"), [c[1:] for c in HOOK_CASES[:6]], ids=[c[0] for c in HOOK_CASES[:6]])
+async def test_async_hook_rejects_before_sending(sent: CountingTransport, field: str, call: Callable[[Any], Any]) -> None:
+    """The async twins validate the same way (a few cases; they share the body builders)."""
+    from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
+
+    class Recorder:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(hook, "a" + name)
+
+    hook = EmrRayHook(transport=sent, async_transport=httpx.MockTransport(lambda r: sent.requests.append(r)))
+    with pytest.raises(EmrRayValidationError) as info:
+        await call(Recorder())
+    _assert_names(info.value, field)
+
+
+@pytest.mark.xfail(strict=True, reason="gap: the job name length (the emulator allows 1-128) is not checked client-side")
+def test_hook_rejects_a_job_name_too_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_EMR_RAY_DEFAULT", _conn("http://127.0.0.1:9"))
+    requests: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda r: requests.append(r) or httpx.Response(400, json={"code": "InvalidParameter"}))
+    with pytest.raises(EmrRayValidationError) as info:
+        _hook(transport).submit_ray_job(**JOB, name="x" * 200)
+    _assert_names(info.value, "name")
+    assert requests == []
+
+
+# ------------------------------------------------------------------ operators and sensors
+
+
+def _create(**kw: Any) -> Any:
+    from airflow_provider_emr_ray.operators.emr_ray import EmrRayClusterCreateOperator
+
+    return EmrRayClusterCreateOperator(task_id="create", **{"name": "c", "head_spec": HEAD, **kw})
+
+
+def _submit(**kw: Any) -> Any:
+    from airflow_provider_emr_ray.operators.emr_ray import EmrRayJobSubmitOperator
+
+    return EmrRayJobSubmitOperator(task_id="submit", **{**JOB, **kw})
+
+
+def _update(**kw: Any) -> Any:
+    from airflow_provider_emr_ray.operators.emr_ray import EmrRayClusterUpdateOperator
+
+    return EmrRayClusterUpdateOperator(task_id="update", **{"cluster_id": "ray-1", **kw})
+
+
+def _job_sensor(**kw: Any) -> Any:
+    from airflow_provider_emr_ray.sensors.emr_ray import RayJobSensor
+
+    return RayJobSensor(task_id="wait", **{"submission_id": "rj-1", **kw})
+
+
+def _cluster_sensor(**kw: Any) -> Any:
+    from airflow_provider_emr_ray.sensors.emr_ray import EmrRayClusterStateSensor
+
+    return EmrRayClusterStateSensor(task_id="wait_cluster", **{"cluster_id": "ray-1", **kw})
+
+
+PARSE_CASES: list[tuple[str, str, Callable[[], Any]]] = [
+    ("create: name empty", "name", lambda: _create(name="")),
+    ("create: head memory without a unit", "head_spec.memory", lambda: _create(head_spec={"cpu": 2, "memory": "8GB"})),
+    ("create: worker replica 0", "worker_spec[0].replica", lambda: _create(worker_spec=[{**WORKER, "replica": 0}])),
+    ("create: worker spec a dict", "worker_spec", lambda: _create(worker_spec=WORKER)),
+    ("create: if_exists unknown", "if_exists", lambda: _create(if_exists="maybe")),
+    ("create: poll_interval 0", "poll_interval", lambda: _create(poll_interval=0)),
+    ("create: max_wait negative", "max_wait", lambda: _create(max_wait=-1)),
+    ("create: volume_ids a string", "volume_ids", lambda: _create(volume_ids="vol-1")),
+    ("update: head cpu negative", "head_spec.cpu", lambda: _update(head_spec={"cpu": -2, "memory": "8Gi"})),
+    ("submit: entrypoint empty", "entrypoint", lambda: _submit(entrypoint="")),
+    ("submit: runtime_env not JSON", "runtime_env", lambda: _submit(runtime_env="{not json")),
+    ("submit: metadata a list", "metadata", lambda: _submit(metadata=[1])),
+    ("submit: tags a string", "tags", lambda: _submit(tags="team=a")),
+    ("submit: entrypoint cpus negative", "entrypoint_num_cpus", lambda: _submit(entrypoint_num_cpus=-2)),
+    ("submit: active deadline negative", "active_deadline_seconds", lambda: _submit(active_deadline_seconds=-1)),
+    ("submit: job-scoped worker min > max", "worker_spec[0].max_replica",
+     lambda: _submit(cluster_id=None, head_spec=HEAD, worker_spec=[{**WORKER, "min_replica": 3, "max_replica": 1}])),
+    ("job sensor: failure states overlap targets", "failure_states",
+     lambda: _job_sensor(target_states=["Succeeded"], failure_states=["Succeeded", "Failed"])),
+    ("cluster sensor: failure states overlap targets", "failure_states",
+     lambda: _cluster_sensor(target_states="Running", failure_states="Running")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("field", "build"), [c[1:] for c in PARSE_CASES], ids=[c[0] for c in PARSE_CASES])
+def test_operator_rejects_at_parse_time(sent: CountingTransport, field: str, build: Callable[[], Any]) -> None:
+    from airflow.sdk import DAG
+
+    with pytest.raises(EmrRayValidationError) as info:
+        with DAG("catalogue_parse", schedule=None):
+            build()
+    _assert_names(info.value, field)
+
+
+class FakeTI:
+    """What execute() reads from the task instance before it would send anything."""
+
+    def __init__(self, task_id: str) -> None:
+        self.dag_id, self.run_id, self.task_id = "catalogue_render", "manual__catalogue", task_id
+        self.map_index, self.try_number = -1, 1
+        self.xcoms: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value
+
+
+RENDER_CASES: list[tuple[str, str, Callable[[], Any], dict[str, Any]]] = [
+    ("create: templated head memory", "head_spec.memory",
+     lambda: _create(head_spec={"cpu": 2, "memory": "{{ params.value }}"}), {"value": "8GB"}),
+    ("create: templated worker replica", "worker_spec[0].replica",
+     lambda: _create(worker_spec=[{**WORKER, "replica": "{{ params.value }}"}]), {"value": "0"}),
+    ("submit: templated runtime_env", "runtime_env", lambda: _submit(runtime_env="{{ params.value }}"), {"value": "{bad"}),
+    ("submit: templated entrypoint memory", "entrypoint_memory",
+     lambda: _submit(entrypoint_memory="{{ params.value }}"), {"value": "1 TB"}),
+    ("submit: templated entrypoint blank", "entrypoint", lambda: _submit(entrypoint="{{ params.value }}"), {"value": "   "}),
+    ("submit: templated cluster id with a slash", "cluster_id",
+     lambda: _submit(cluster_id="{{ params.value }}"), {"value": "ray-1/x"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("field", "build", "params"), [c[1:] for c in RENDER_CASES], ids=[c[0] for c in RENDER_CASES]
+)
+def test_operator_rejects_after_templating(
+    sent: CountingTransport, field: str, build: Callable[[], Any], params: dict[str, Any]
+) -> None:
+    from airflow.sdk import DAG
+
+    from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
+
+    with DAG("catalogue_render", schedule=None):
+        op = build()  # the template hides the bad value at parse time
+    op.__dict__["hook"] = EmrRayHook(transport=sent)  # any request would be counted
+    context = {"params": params, "ti": FakeTI(op.task_id)}
+    op.render_template_fields(context)
+    with pytest.raises(EmrRayValidationError) as info:
+        op.execute(context)
+    _assert_names(info.value, field)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="gap: after templating, the create operator checks only that the name is a string; its length is "
+    "checked by the hook, after the ListRayCluster lookup (if_exists='reuse') was sent",
+)
+def test_create_operator_rejects_a_templated_name_too_long(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk import DAG
+
+    from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_EMR_RAY_DEFAULT", _conn(emulator.endpoint))
+    transport = CountingTransport()
+    with DAG("catalogue_render", schedule=None):
+        op = _create(name="{{ params.value }}")
+    op.__dict__["hook"] = EmrRayHook(transport=transport)
+    context = {"params": {"value": "n" * 80}, "ti": FakeTI(op.task_id)}
+    op.render_template_fields(context)
+    with pytest.raises(EmrRayValidationError) as info:
+        try:
+            op.execute(context)
+        finally:
+            assert transport.requests == [], [str(r.url) for r in transport.requests]
+    _assert_names(info.value, "name")
+
+
+# ------------------------------------------------------------------------ connection extras
+
+CONN_CASES: list[tuple[str, str, dict[str, Any]]] = [
+    ("endpoint with a bad scheme", "endpoint", {"endpoint": "ftp://127.0.0.1:1"}),
+    ("endpoint not a URL", "endpoint", {"endpoint": "not a url"}),
+    ("neither region nor endpoint", "region_id", {"endpoint": None, "region_id": None}),
+    ("workspace missing", "workspace_id", {"workspace_id": None}),
+    ("timeout not a number", "timeout", {"timeout": "soon"}),
+    ("timeout negative", "timeout", {"timeout": -1}),
+    ("max_retries negative", "max_retries", {"max_retries": -1}),
+    ("max_retries not an integer", "max_retries", {"max_retries": "many"}),
+    ("credential_type unknown", "credential_type", {"credential_type": "password"}),
+    ("role_arn malformed", "role_arn", {"credential_type": "ram_role_arn", "role_arn": "arn:aws:iam::1:role/x"}),
+    ("role session too short", "duration_seconds",
+     {"role_arn": "acs:ram::123456789012:role/airflow", "duration_seconds": 10}),
+    ("policy not JSON", "policy", {"role_arn": "acs:ram::123456789012:role/airflow", "policy": "{bad"}),
+    ("oidc role without provider arn", "oidc_provider_arn",
+     {"credential_type": "oidc_role_arn", "role_arn": "acs:ram::123456789012:role/airflow"}),
+    ("login without password", "password", {"__password__": None}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("field", "extra"), [c[1:] for c in CONN_CASES], ids=[c[0] for c in CONN_CASES])
+def test_connection_extras_rejected_before_sending(
+    sent: CountingTransport, emulator: Any, monkeypatch: pytest.MonkeyPatch, field: str, extra: dict[str, Any]
+) -> None:
+    extra = dict(extra)
+    password = extra.pop("__password__", TEST_SECRET)
+    merged = {"endpoint": emulator.endpoint, **extra}
+    monkeypatch.setenv("AIRFLOW_CONN_EMR_RAY_DEFAULT", _conn(password=password, **merged))
+    with pytest.raises(EmrRayValidationError) as info:
+        _hook(sent).get_ray_cluster("ray-0123456789abcdef")
+    _assert_names(info.value, field)
+
+
+def test_connection_test_explains_bad_extras(sent: CountingTransport, emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The UI's Test button gives the field, and still sends nothing."""
+    monkeypatch.setenv("AIRFLOW_CONN_EMR_RAY_DEFAULT", _conn(emulator.endpoint, timeout="soon"))
+    ok, message = _hook(sent).test_connection()
+    assert not ok and "timeout" in message
+
+
+def test_the_catalogue_has_at_least_30_cases() -> None:
+    assert len(HOOK_CASES) + len(PARSE_CASES) + len(RENDER_CASES) + len(CONN_CASES) >= 30
