@@ -204,6 +204,36 @@ def load_lifecycle_dag(poll: float = 0.1, retries: int = 2) -> Any:
 
 
 _DB_READY = False
+_BUNDLES_ENV = "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"
+
+
+@contextlib.contextmanager
+def _examples_bundle() -> Any:
+    """``dag.test()`` serialises the DAG from a configured DAG bundle: when example_dags/ is not
+    the DAGs folder (the test suite's is tests/dags), add it as a local bundle meanwhile."""
+    from airflow import settings
+
+    if Path(settings.DAGS_FOLDER).resolve() == EXAMPLE_DAGS.resolve():
+        yield
+        return
+    previous = os.environ.get(_BUNDLES_ENV)
+    os.environ[_BUNDLES_ENV] = json.dumps(
+        [
+            {"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {}},
+            {
+                "name": "emr-ray-example-dags",
+                "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                "kwargs": {"path": str(EXAMPLE_DAGS), "refresh_interval": 0},
+            },
+        ]
+    )
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(_BUNDLES_ENV, None)
+        else:
+            os.environ[_BUNDLES_ENV] = previous
 
 
 def run_campaign(
@@ -264,7 +294,7 @@ def run_campaign(
         previous_conn = os.environ.get("AIRFLOW_CONN_EMR_RAY_DEFAULT")
         os.environ["AIRFLOW_CONN_EMR_RAY_DEFAULT"] = json.dumps(conn)
         try:
-            with _instrumented(emu.store, counters):
+            with _instrumented(emu.store, counters), _examples_bundle():
                 # One clean run first: the one-off start of dag.test()'s execution API, untimed.
                 with _output_to(log_path):
                     dag.test()
