@@ -91,7 +91,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 # ------------------------------------------------------------------------------------ Chromium
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium_executable() -> str:
     """Path of Debian's Chromium; installs ``chromium`` and ``chromium-driver`` when missing."""
     override = os.environ.get("EMR_RAY_CHROMIUM")
@@ -116,7 +116,7 @@ def chromium_executable() -> str:
     return DEFAULT_CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_instance() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
@@ -126,7 +126,7 @@ def playwright_instance() -> Iterator[Any]:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(_airflow_process: AirflowApiServer, chromium_executable: str, playwright_instance: Any) -> Iterator[Any]:
     """Headless Chromium. ``_airflow_process`` comes first so Airflow boots while Chromium installs."""
     try:
@@ -141,7 +141,7 @@ def browser(_airflow_process: AirflowApiServer, chromium_executable: str, playwr
         browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def artifacts_dir() -> Path:
     """``test-artifacts/browser`` (git-ignored), emptied of the previous run's screenshots."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -171,7 +171,7 @@ def page(airflow: AirflowApiServer, browser: Any, artifacts_dir: Path, request: 
 # ------------------------------------------------------------------------------------ emulator
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def emulator() -> Iterator[Any]:
     """The EMR Ray emulator on a free loopback port, with its default AccessKey pair."""
     from airflow_provider_emr_ray.emulator import EmulatorConfig, serve_in_thread
@@ -302,7 +302,7 @@ class AirflowApiServer:
         return conn
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def _airflow_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowApiServer]:
     home = tmp_path_factory.mktemp("browser-airflow-home")
     (home / "dags").mkdir()
@@ -333,7 +333,7 @@ def _airflow_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airfl
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def airflow(_airflow_process: AirflowApiServer, chromium_executable: str) -> AirflowApiServer:
     """The ready api-server. It boots while ``chromium_executable`` installs the browser."""
     _airflow_process.wait_ready()
