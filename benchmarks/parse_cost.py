@@ -176,8 +176,8 @@ def write_equivalent_dags(folder: Path, env: dict[str, str]) -> list[str]:
 
 def run(quick: bool = False) -> list[Figure]:
     env = python_env(AIRFLOW__LOGGING__LOGGING_LEVEL="ERROR")
-    rounds_import = 3 if quick else 12
-    rounds_bag = 2 if quick else 8
+    rounds_import = 3 if quick else 10
+    rounds_bag = 2 if quick else 6
 
     # A. imports -------------------------------------------------------------------------------
     samples: dict[str, list[dict[str, Any]]] = {"ours": [], "base": []}

@@ -8,11 +8,17 @@ variable. Each scale point and each side runs in a fresh subprocess, so peak RSS
 
 Jobs finish at staggered times: the emulator has no per-job run time (``--job-run-duration``
 is global), so every job is submitted right before the run with ``activeDeadlineSeconds`` set
-to 1..W seconds (spread evenly) and a run duration longer than that: job ``i`` ends (status
-``Timeout``) W*i/N seconds after its submission. The triggers are given
-``target_states=("Succeeded", "Timeout")`` so that end is their success.
+so that the jobs end 1..W seconds after the run starts, spread evenly, with a run duration
+longer than that (status ``Timeout``; the triggers are given ``target_states=("Succeeded",
+"Timeout")`` so that end is their success). The poll interval P grows with N (N/200 s, at least
+2 s: 2, 5 and 25 s) so that both sides ask for the same ~200 polls per second at every point;
+W = P/2, so most triggers poll twice.
 
-Reference: a plain ``httpx.AsyncClient`` (same pool limits as the hook's) polling the same
+Triggers are started the way the triggerer's ``create_triggers`` starts them (one task at a time,
+yielding to the loop before and after each). The reference runs in the same kind of process
+(``airflow.triggers.base`` imported, so the same heap for the garbage collector to walk).
+
+Reference: a plain ``httpx.AsyncClient`` (pool limited to 16 connections) polling the same
 GetRayJob URLs at the same interval until the answer holds a terminal status (a bytes search),
 with no signing (its header sets are signed before the measurement starts: the emulator rejects
 unsigned and replayed requests) and no parsing.
@@ -82,12 +88,37 @@ def _rss_mb() -> float:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024 / 1024
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak RSS: ``VmHWM``. (``ru_maxrss`` would do in a process started with
+    ``fork``+``exec`` by a small parent, but Linux carries the forking parent's high-water mark
+    over the ``exec``: our parent, with Airflow loaded, would set the floor.)"""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 class _Probe:
-    """Sleeps PROBE_INTERVAL in a loop and records how late each wake-up is."""
+    """Sleeps PROBE_INTERVAL in a loop and records how late each wake-up is; also records the
+    garbage collector's pauses (a full collection of a heap holding Airflow is a stall too)."""
 
     def __init__(self) -> None:
         self.lags: list[float] = []
         self._stop = False
+        self.gc_pauses: list[tuple[int, float]] = []
+        self._gc_t0 = 0.0
+        import gc
+
+        gc.callbacks.append(self._gc)
+
+    def _gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_t0 = time.perf_counter()
+        else:
+            pause = time.perf_counter() - self._gc_t0
+            if pause > 0.005:
+                self.gc_pauses.append((info.get("generation", -1), pause))
 
     async def run(self) -> None:
         loop_time = time.perf_counter
@@ -97,22 +128,37 @@ class _Probe:
             self.lags.append(loop_time() - t0 - PROBE_INTERVAL)
 
     def stop(self) -> None:
-        self._stop = True
+        import gc
 
-    def summary(self) -> dict[str, float]:
+        self._stop = True
+        if self._gc in gc.callbacks:
+            gc.callbacks.remove(self._gc)
+
+    def summary(self) -> dict[str, Any]:
         lags = sorted(self.lags) or [0.0]
         return {
             "worst_s": lags[-1],
             "p99_s": lags[min(len(lags) - 1, int(len(lags) * 0.99))],
             "p50_s": lags[len(lags) // 2],
             "samples": len(lags),
+            "over_100ms": sum(1 for x in lags if x > 0.1),
+            "gc_worst_s": max((p for _, p in self.gc_pauses), default=0.0),
+            "gc_pauses_over_5ms": len(self.gc_pauses),
+            "gc_full_collections_over_5ms": sum(1 for g, _ in self.gc_pauses if g == 2),
         }
 
 
 async def _gather_capped(coros: list[Any], max_seconds: float) -> int:
-    """Run the coroutines as tasks; stop after ``max_seconds``. Returns how many finished."""
-    tasks = [asyncio.ensure_future(c) for c in coros]
-    done, pending = await asyncio.wait(tasks, timeout=max_seconds)
+    """Start one task per coroutine the way the triggerer's ``TriggerRunner.create_triggers``
+    does (one at a time, ``await asyncio.sleep(0)`` before and after each), wait for them all,
+    and stop after ``max_seconds``. Returns how many finished."""
+    deadline = time.perf_counter() + max_seconds
+    tasks = []
+    for coro in coros:
+        await asyncio.sleep(0)
+        tasks.append(asyncio.create_task(coro))
+        await asyncio.sleep(0)
+    done, pending = await asyncio.wait(tasks, timeout=max(1.0, deadline - time.perf_counter()))
     for task in pending:
         task.cancel()
     if pending:
@@ -251,6 +297,7 @@ def child_main(side: str, poll: float, warm_sid: str, max_seconds: float) -> int
         else:
             import httpx
 
+            import airflow.triggers.base  # noqa: F401 - the same process heap as a triggerer's
             from airflow_provider_emr_ray import api, signing
 
             ready["client"] = httpx.AsyncClient(
@@ -264,6 +311,11 @@ def child_main(side: str, poll: float, warm_sid: str, max_seconds: float) -> int
             )  # fmt: skip
             r = await ready["client"].get(endpoint + prepared.target, headers=h)
             assert r.status_code == 200, r.text
+        if os.environ.get("EMR_RAY_BENCH_GC_FREEZE"):  # experiment: a triggerer that freezes its start-up heap
+            import gc
+
+            gc.collect()
+            gc.freeze()
         print("READY", file=proto, flush=True)
         path = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         jobs = json.loads(Path(path.strip()).read_text())["jobs"]
@@ -274,7 +326,8 @@ def child_main(side: str, poll: float, warm_sid: str, max_seconds: float) -> int
         return result
 
     result = asyncio.run(main())
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = _peak_rss_mb()
+    result["ru_maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(result), file=proto, flush=True)
     return 0
 
@@ -372,12 +425,28 @@ def _one_run(
     return result
 
 
-def run(quick: bool = False, points: list[int] | None = None, poll: float | None = None, window: int | None = None) -> list[Figure]:
+def schedule(n: int, poll: float | None = None, window: int | None = None) -> tuple[float, int]:
+    """The poll interval and stagger window of a scale point.
+
+    The interval grows with the number of triggers so that both sides ask for the same ~200
+    polls per second at every point (5,000 triggers polling every 10 s would ask 500 per second,
+    more than one process can send through httpx on this machine, ours or the reference: the
+    client, not the emulator, would be the bottleneck). Jobs end within the first half interval
+    after the start, so most triggers poll twice: once at the start, once to see the end."""
+    poll = poll or max(2.0, n / 200)
+    window = window or max(1, int(poll / 2))
+    return poll, window
+
+
+def run(
+    quick: bool = False,
+    points: list[int] | None = None,
+    poll: float | None = None,
+    window: int | None = None,
+    rounds: int | None = None,
+) -> list[Figure]:
     points = points or ([100, 1000] if quick else [100, 1000, 5000])
-    poll = poll or (2.0 if quick else 10.0)
-    window = window or (4 if quick else 20)
-    rounds = 1 if quick else 2
-    max_seconds = window + 4 * poll + 60  # a run that has not finished by then is cut (and reported)
+    rounds = rounds or (1 if quick else 2)
     log = Path(tempfile.gettempdir()) / "emr-ray-bench-trigger-scale.log"
     log.write_text("")
     runs: list[dict[str, Any]] = []
@@ -395,29 +464,43 @@ def run(quick: bool = False, points: list[int] | None = None, poll: float | None
             time.sleep(0.2)
         hook.close()
         for n in points:
+            p, w = schedule(n, poll, window)
+            max_seconds = 3 * p + 30  # a run not finished by then is cut (and reported as such)
+            cut_sides: set[str] = set()
             for r in range(rounds):
                 order = ("ours", "ref") if r % 2 == 0 else ("ref", "ours")
                 for side in order:
-                    res = _one_run(emu, side, n, poll, window, cluster_id, warm_sid, log, max_seconds)
+                    if side in cut_sides:
+                        continue  # a run that had to be cut is not repeated
+                    res = _one_run(emu, side, n, p, w, cluster_id, warm_sid, log, max_seconds)
+                    res.update(poll=p, window=w)
                     runs.append(res)
+                    if res["finished"] < n:
+                        cut_sides.add(side)
                     print(
                         f"  [trigger-scale] n={n} {side}: {res['cpu_per_poll_s'] * 1e6:.0f} µs CPU/poll, "
                         f"{res['polls']} polls, peak RSS {res['peak_rss_mb']:.0f} MB, worst stall "
-                        f"{res['probe']['worst_s'] * 1000:.0f} ms, events {res['events_per_trigger']}, "
+                        f"{res['probe']['worst_s'] * 1000:.0f} ms (gc {res['probe']['gc_worst_s'] * 1000:.0f} ms, "
+                        f"{res['probe']['over_100ms']} over 100 ms), events {res['events_per_trigger']}, "
                         f"finished {res['finished']}/{n} in {res['wall_s']:.0f} s",
                         flush=True,
                     )
-    figures = _figures(runs, points, poll, window, rounds)
+    figures = _figures(runs, points, rounds)
     save_json("trigger_scale", {"runs": runs, "figures": [f.to_dict() for f in figures]})
     return figures
 
 
-def _figures(runs: list[dict[str, Any]], points: list[int], poll: float, window: int, rounds: int) -> list[Figure]:
+def _figures(runs: list[dict[str, Any]], points: list[int], rounds: int) -> list[Figure]:
     figures = []
-    setup = f"poll interval {poll:g} s (both sides), jobs end 1–{window} s after submission, {rounds} A/B round(s)"
     for n in points:
         ours = [r for r in runs if r["n"] == n and r["side"] == "ours"]
         ref = [r for r in runs if r["n"] == n and r["side"] == "ref"]
+        if not ours or not ref:
+            continue
+        setup = (
+            f"poll interval {ours[0]['poll']:g} s (both sides), jobs end 1–{ours[0]['window']} s after the start, "
+            f"{rounds} A/B round(s)"
+        )
         cpu_o = Summary.of([r["cpu_per_poll_s"] for r in ours])
         cpu_r = Summary.of([r["cpu_per_poll_s"] for r in ref])
         ratio = paired_ratio([r["cpu_per_poll_s"] for r in ours], [r["cpu_per_poll_s"] for r in ref])
@@ -460,7 +543,7 @@ def _figures(runs: list[dict[str, Any]], points: list[int], poll: float, window:
                 target=f"≤ {TARGET_RSS_MB:.0f} MB" if big else "(≤ 200 MB at 5,000)",
                 met=rss.median <= TARGET_RSS_MB if big else None,
                 details=(
-                    f"ru_maxrss of a fresh process per run; RSS when the triggers start (airflow, httpx, the "
+                    f"peak RSS (VmHWM) of a fresh process per run; RSS when the triggers start (airflow, httpx, the "
                     f"provider imported, warmed up): ours {Summary.of([r['rss_start_mb'] for r in ours]).fmt(1, ' MB', 0)}, "
                     f"ref {Summary.of([r['rss_start_mb'] for r in ref]).fmt(1, ' MB', 0)} (its pre-signed headers included)"
                 ),
@@ -474,7 +557,10 @@ def _figures(runs: list[dict[str, Any]], points: list[int], poll: float, window:
                 target=f"≤ {TARGET_STALL_S * 1000:.0f} ms" if big else "(≤ 100 ms at 5,000)",
                 met=stall.median <= TARGET_STALL_S if big else None,
                 details=f"10 ms probe; 99th percentile ours {p99.fmt(1000, ' ms', 1)}, "
-                f"ref {Summary.of([r['probe']['p99_s'] for r in ref]).fmt(1000, ' ms', 1)}",
+                f"ref {Summary.of([r['probe']['p99_s'] for r in ref]).fmt(1000, ' ms', 1)}; wake-ups over 100 ms: ours "
+                f"{[r['probe'].get('over_100ms') for r in ours]}, ref {[r['probe'].get('over_100ms') for r in ref]}; "
+                f"worst garbage-collector pause: ours {Summary.of([r['probe'].get('gc_worst_s', 0) for r in ours]).fmt(1000, ' ms', 0)}, "
+                f"ref {Summary.of([r['probe'].get('gc_worst_s', 0) for r in ref]).fmt(1000, ' ms', 0)}",
                 section="triggers",
             ),
             Figure(
@@ -495,8 +581,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="a smoke run: 100 and 1,000 triggers, short waits")
     p.add_argument("--points", default=None, help="comma-separated trigger counts (default 100,1000,5000)")
-    p.add_argument("--poll", type=float, default=None, help="poll interval, seconds (default 10)")
-    p.add_argument("--window", type=int, default=None, help="jobs end 1..WINDOW s after submission (default 20)")
+    p.add_argument("--poll", type=float, default=None, help="poll interval, seconds (default: N/200, at least 2)")
+    p.add_argument("--window", type=int, default=None, help="jobs end 1..WINDOW s after the start (default: poll/2)")
+    p.add_argument("--rounds", type=int, default=None, help="A/B rounds per point (default 2)")
     p.add_argument("--child", choices=("ours", "ref"), help=argparse.SUPPRESS)
     p.add_argument("--warm-sid", help=argparse.SUPPRESS)
     p.add_argument("--max-seconds", type=float, default=600.0, help=argparse.SUPPRESS)
@@ -504,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         return child_main(args.child, args.poll, args.warm_sid, args.max_seconds)
     points = [int(x) for x in args.points.split(",")] if args.points else None
-    print_figures(run(quick=args.quick, points=points, poll=args.poll, window=args.window))
+    print_figures(run(quick=args.quick, points=points, poll=args.poll, window=args.window, rounds=args.rounds))
     return 0
 
 
