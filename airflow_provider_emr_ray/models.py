@@ -151,6 +151,7 @@ RAY_JOB_FAILURE_STATES: frozenset[RayJobStatus] = frozenset(
 
 MAX_WORKER_GROUPS = 50
 MAX_NAME_LENGTH = 64
+MAX_JOB_NAME_LENGTH = 128  # what the emulator enforces; the API pages document no limit for job names
 MAX_TAG_KEY_LENGTH = 128
 MAX_TAG_VALUE_LENGTH = 256
 
@@ -800,6 +801,13 @@ class RayJobConfig(_RequestModel):
     worker_spec: list[WorkerSpec] | None = None
     volume_ids: list[str] | None = None
     extra_param: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not 1 <= len(value) <= MAX_JOB_NAME_LENGTH:
+            raise ValueError(f"name must be 1 to {MAX_JOB_NAME_LENGTH} characters, got {len(value)}")
+        return value
 
     @field_validator("tags", mode="before")
     @classmethod

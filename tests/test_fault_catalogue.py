@@ -179,7 +179,6 @@ async def test_async_hook_rejects_before_sending(sent: CountingTransport, field:
     _assert_names(info.value, field)
 
 
-@pytest.mark.xfail(strict=True, reason="gap: the job name length (the emulator allows 1-128) is not checked client-side")
 def test_hook_rejects_a_job_name_too_long(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_EMR_RAY_DEFAULT", _conn("http://127.0.0.1:9"))
     requests: list[httpx.Request] = []
@@ -304,11 +303,6 @@ def test_operator_rejects_after_templating(
     _assert_names(info.value, field)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: after templating, the create operator checks only that the name is a string; its length is "
-    "checked by the hook, after the ListRayCluster lookup (if_exists='reuse') was sent",
-)
 def test_create_operator_rejects_a_templated_name_too_long(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.sdk import DAG
 

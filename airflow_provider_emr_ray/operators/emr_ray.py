@@ -237,21 +237,26 @@ class _ClusterSpecMixin:
     )
 
     def _validate_cluster_spec(self, rendered: bool, *, name_required: bool) -> None:
+        """Validate every spec argument that is not (or no longer) a template, with the same
+        model the hook uses for the request body (name length, specs, volume ids, extra_param)."""
+        from airflow_provider_emr_ray import models
+
         check = self._check  # type: ignore[attr-defined]
         name = self.name  # type: ignore[attr-defined]
         if name_required and (name is None or (isinstance(name, str) and not name.strip())):
             raise _validation_error("name", "is required")
-        if check(rendered, name) and not isinstance(name, str):
-            raise _validation_error("name", "must be a string")
-        if check(rendered, self.head_spec):  # type: ignore[attr-defined]
-            validate_spec("head_spec", self.head_spec, "HeadSpec")  # type: ignore[attr-defined]
-        if check(rendered, self.worker_spec):  # type: ignore[attr-defined]
-            validate_spec("worker_spec", self.worker_spec, "WorkerSpec", many=True)  # type: ignore[attr-defined]
+        if check(rendered, self.worker_spec) and (  # type: ignore[attr-defined]
+            isinstance(self.worker_spec, (str, bytes, Mapping)) or not isinstance(self.worker_spec, Sequence)  # type: ignore[attr-defined]
+        ):
+            raise _validation_error("worker_spec", "must be a list of specs")
         volume_ids = self.volume_ids  # type: ignore[attr-defined]
         if check(rendered, volume_ids) and (
             isinstance(volume_ids, (str, bytes)) or not isinstance(volume_ids, Sequence)
         ):
             raise _validation_error("volume_ids", "must be a list of volume ids")
+        fields = {k: v for k, v in self._spec_kwargs().items() if check(rendered, v)}
+        if fields:
+            models.to_wire(fields, models.RayClusterConfig, field="")
 
     def _spec_kwargs(self) -> dict[str, Any]:
         return {
