@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -162,6 +162,40 @@ class EmrRayBaseOperator(BaseOperator):
     def _validate(self, *, rendered: bool) -> None:
         """Validate arguments: literal ones at ``__init__`` (``rendered=False``), all of them
         after rendering (``rendered=True``)."""
+
+    #: Seconds to let the service list a resource whose creation outcome is unknown, before
+    #: concluding that the request did not take effect.
+    reconcile_settle_seconds: float = 5.0
+
+    def _send_once(self, send: Callable[[], str], lookup: Callable[[], str | None], what: str) -> str:
+        """Send a create/submit call so that it takes effect exactly once.
+
+        When the call's outcome is unknown (the request may have reached the service), look the
+        resource up; if it is not listed, look again after :attr:`reconcile_settle_seconds`; if it
+        is still not listed the request did not take effect, so it is sent once more. A second
+        unknown outcome with nothing listed fails the try (its retry looks again first).
+        """
+        from airflow_provider_emr_ray.exceptions import EmrRayOutcomeUnknownError
+
+        for attempt in (1, 2):
+            try:
+                return send()
+            except EmrRayOutcomeUnknownError as exc:
+                self.log.warning("%s: outcome unknown (%s); looking it up", what, exc)
+                for look in (1, 2):
+                    found = lookup()
+                    if found is not None:
+                        self.log.info("%s took effect after all: %s", what, found)
+                        return found
+                    if look == 1:
+                        time.sleep(self.reconcile_settle_seconds)
+                if attempt == 2:
+                    raise AirflowException(
+                        f"{what} may or may not have taken effect and nothing is listed; a retry of this "
+                        "task looks again before sending it"
+                    ) from exc
+                self.log.warning("%s is not listed: it did not take effect, sending it again", what)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _check(self, rendered: bool, value: Any) -> bool:
         """Whether ``value`` should be validated now."""
@@ -478,21 +512,14 @@ class EmrRayClusterCreateOperator(_ClusterSpecMixin, _ClusterWaitingOperator):
         return max(matches, key=lambda m: m.get("createTime") or 0)
 
     def _create(self) -> str:
-        from airflow_provider_emr_ray.exceptions import EmrRayOutcomeUnknownError
-
-        try:
-            cluster_id = self.hook.create_ray_cluster(**self._spec_kwargs())
-        except EmrRayOutcomeUnknownError as exc:
-            self.log.warning("CreateRayCluster outcome unknown (%s): looking the cluster up by name", exc)
+        def lookup() -> str | None:
             found = self._find_by_name()
-            if found is None:
-                raise AirflowException(
-                    f"CreateRayCluster for {self.name!r} may or may not have succeeded and no cluster "
-                    "of that name is listed yet; a retry of this task will look again before creating"
-                ) from exc
-            self.log.info("The cluster was created after all: %s", found.get("clusterId"))
-            return found["clusterId"]
-        self.log.info("Created Ray cluster %s (%s)", cluster_id, self.name)
+            return found["clusterId"] if found else None
+
+        cluster_id = self._send_once(
+            lambda: self.hook.create_ray_cluster(**self._spec_kwargs()), lookup, f"CreateRayCluster {self.name!r}"
+        )
+        self.log.info("Ray cluster %s (%s) created", cluster_id, self.name)
         return cluster_id
 
     def _reuse(self, found: dict[str, Any]) -> str | None:
@@ -1033,21 +1060,15 @@ class EmrRayJobSubmitOperator(_WaitingMixin, EmrRayBaseOperator):
         }
 
     def _submit(self, context: Context, name: str, tags: dict[str, str]) -> str:
-        from airflow_provider_emr_ray.exceptions import EmrRayOutcomeUnknownError
-
         started = time.time()
-        try:
-            submission_id = self.hook.submit_ray_job(**self._submit_kwargs(name, tags))
-        except EmrRayOutcomeUnknownError as exc:
-            self.log.warning("SubmitRayJob outcome unknown (%s): looking the job up by name and tags", exc)
+
+        def lookup() -> str | None:
             found = self._find_job(context, name, tags, live_only=False, since=started - 300)
-            if found is None:
-                raise AirflowException(
-                    f"SubmitRayJob for {name!r} may or may not have succeeded and no such job is listed "
-                    "yet; a retry of this task will look again before submitting"
-                ) from exc
-            self.log.info("The job was submitted after all: %s", found["submissionId"])
-            return found["submissionId"]
+            return found["submissionId"] if found else None
+
+        submission_id = self._send_once(
+            lambda: self.hook.submit_ray_job(**self._submit_kwargs(name, tags)), lookup, f"SubmitRayJob {name!r}"
+        )
         self.log.info("Submitted Ray job %s (%s)", submission_id, name)
         return submission_id
 

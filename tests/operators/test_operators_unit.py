@@ -145,12 +145,36 @@ def test_create_outcome_unknown_reconciles_by_name() -> None:
     op = with_hook(
         EmrRayClusterCreateOperator(task_id="c", name="x", if_exists="create", poll_interval=0.01), hook
     )
-    # not listed: the task fails without creating a second one
+    op.reconcile_settle_seconds = 0
+    # Never listed, and the second send's outcome is unknown too: the try fails (its retry looks first).
     with pytest.raises(AirflowException, match="may or may not"):
         op.execute(ctx())
-    assert hook.names().count("create_ray_cluster") == 1
+    assert hook.names().count("create_ray_cluster") == 2
+    assert hook.names().count("list_ray_clusters") == 4  # two looks after each unknown outcome
+    # Listed after an unknown outcome: that cluster is used, nothing is sent again.
+    hook.calls.clear()
     hook.listed_clusters = [{"clusterId": "ray-made", "name": "x", "state": "Starting"}]
     assert op.execute(ctx()) == "ray-made"
+    assert hook.names().count("create_ray_cluster") == 1
+
+
+def test_create_that_did_not_take_effect_is_sent_again() -> None:
+    """A 5xx before the service acted: nothing is listed, so the create is sent once more."""
+    hook = ScriptedHook(clusters=[running("ray-second")])
+    answers = [EmrRayOutcomeUnknownError("HTTP 503", action="CreateRayCluster"), "ray-second"]
+
+    def create(**kw):
+        hook.calls.append(("create_ray_cluster", (), kw))
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    hook.create_ray_cluster = create  # type: ignore[method-assign]
+    op = with_hook(EmrRayClusterCreateOperator(task_id="c", name="x", if_exists="create", poll_interval=0.01), hook)
+    op.reconcile_settle_seconds = 0
+    assert op.execute(ctx()) == "ray-second"
+    assert hook.names().count("create_ray_cluster") == 2
 
 
 def test_create_deferrable_then_resume_without_api_call() -> None:
