@@ -228,8 +228,8 @@ class AirflowStack:
             [
                 self.python, "-m", "airflow_provider_emr_ray.emulator",
                 "--host", "127.0.0.1", "--port", "0",
-                "--access-key-id", self.access_key_id,
-                "--access-key-secret", self.access_key_secret,
+                f"--access-key-id={self.access_key_id}",
+                f"--access-key-secret={self.access_key_secret}",  # '=' form: a secret may start with '-'
                 "--region", REGION, "--workspace-id", WORKSPACE,
                 "--data-dir", str(self.emulator_data),
                 "--log-level", "warning",
