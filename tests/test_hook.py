@@ -607,3 +607,26 @@ def test_every_call_has_an_async_twin_with_the_same_signature():
         assert inspect.signature(sync) == inspect.signature(twin), name
         assert "Generator" not in str(inspect.signature(sync).return_annotation), name
         assert sync.__doc__ and twin.__doc__, name
+
+
+async def test_async_requests_in_flight_are_bounded_per_loop(monkeypatch):
+    """Thousands of concurrent polls queue on the hook's gate, not inside httpcore's pool."""
+    from airflow_provider_emr_ray.hooks import emr_ray
+
+    in_flight = peak = 0
+
+    async def slow(request):
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0)  # let the other requests pile up
+        await asyncio.sleep(0)
+        in_flight -= 1
+        return httpx.Response(200, json=JOB)
+
+    conn_id = conn_env(monkeypatch)
+    transport = httpx.MockTransport(slow)
+    hooks = [EmrRayHook(conn_id, async_transport=transport) for _ in range(200)]
+    jobs = await asyncio.gather(*(h.aget_ray_job("rj-1") for h in hooks))
+    assert len(jobs) == 200 and all(j.status == "Running" for j in jobs)
+    assert 1 < peak <= emr_ray.MAX_IN_FLIGHT

@@ -181,9 +181,21 @@ def _shared_provider(login: str | None, password: str | None, extra: Mapping[str
 # One httpx.AsyncClient per event loop (and endpoint settings), shared by every hook in that
 # loop: thousands of triggers in one triggerer share a connection pool instead of each opening
 # their own.
-_ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, httpx.AsyncClient]] = (
+_ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, _AsyncLane]] = (
     weakref.WeakKeyDictionary()
 )
+#: Requests in flight at once per event loop and endpoint. httpcore's pool assigns queued requests
+#: to connections in O(queued × connections) on every request and release, which stalls the loop
+#: for seconds when thousands of triggers poll at once; queueing on a semaphore instead costs O(1).
+MAX_IN_FLIGHT = 16
+
+
+@dataclass
+class _AsyncLane:
+    """The shared ``httpx.AsyncClient`` of one event loop and endpoint, and its in-flight gate."""
+
+    client: httpx.AsyncClient
+    gate: asyncio.Semaphore
 
 
 class EmrRayHook(BaseHook):
@@ -317,24 +329,27 @@ class EmrRayHook(BaseHook):
             )
         return self._client_cache
 
-    async def aget_conn(self) -> httpx.AsyncClient:
-        """The ``httpx.AsyncClient`` of the running event loop (shared by hooks with the same endpoint)."""
+    async def _alane(self) -> _AsyncLane:
         import httpx
 
         s = await self.asettings()
-        loop = asyncio.get_running_loop()
-        per_loop = _ASYNC_CLIENTS.setdefault(loop, {})
+        per_loop = _ASYNC_CLIENTS.setdefault(asyncio.get_running_loop(), {})
         key = (s.endpoint, s.timeout, id(self._async_transport) if self._async_transport else None)
-        client = per_loop.get(key)
-        if client is None or client.is_closed:
-            client = per_loop[key] = httpx.AsyncClient(
+        lane = per_loop.get(key)
+        if lane is None or lane.client.is_closed:
+            client = httpx.AsyncClient(
                 base_url=s.endpoint,
                 timeout=s.timeout,
                 transport=self._async_transport,
                 headers={"user-agent": USER_AGENT},
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+                limits=httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT),
             )
-        return client
+            lane = per_loop[key] = _AsyncLane(client, asyncio.Semaphore(MAX_IN_FLIGHT))
+        return lane
+
+    async def aget_conn(self) -> httpx.AsyncClient:
+        """The ``httpx.AsyncClient`` of the running event loop (shared by hooks with the same endpoint)."""
+        return (await self._alane()).client
 
     def close(self) -> None:
         """Close the hook's sync client (async clients belong to their event loop)."""
@@ -447,7 +462,7 @@ class EmrRayHook(BaseHook):
 
         s = await self.asettings()
         prepared = build_request(name, {"workspaceId": self._workspace(s), **(path_params or {})}, query, body)
-        client = await self.aget_conn()
+        lane = await self._alane()
         steps = self._exchange(s, prepared)
         reply: Any = None
         try:
@@ -461,9 +476,9 @@ class EmrRayHook(BaseHook):
                 else:
                     method, target, headers, content = step
                     try:
-                        reply = self._outcome_from_response(
-                            await client.request(method, target, headers=headers, content=content)
-                        )
+                        async with lane.gate:
+                            response = await lane.client.request(method, target, headers=headers, content=content)
+                        reply = self._outcome_from_response(response)
                     except httpx.TransportError as err:
                         reply = self._outcome_from_error(err)
         except StopIteration as done:
