@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from benchmarks import PACKAGE_OVERRIDE
-from benchmarks._common import BENCH_DIR, ROOT, Figure, machine, python_env, short_machine, verdict
+from benchmarks._common import BENCH_DIR, ROOT, Figure, machine, python_env, results_dir, short_machine, verdict
 
 SECTIONS = {
     "parse": ("benchmarks.parse_cost", "1. Parse cost"),
@@ -29,7 +29,7 @@ RESULT_FILES = {"parse": "parse_cost", "calls": "call_overhead", "triggers": "tr
 
 
 def _load_figures(key: str) -> list[Figure]:
-    data = json.loads((BENCH_DIR / "results" / f"{RESULT_FILES[key]}.json").read_text())
+    data = json.loads((results_dir() / f"{RESULT_FILES[key]}.json").read_text())
     if isinstance(data, dict):
         data = data.get("figures") or data.get("summary_figures") or []
     return [Figure(**{k: v for k, v in f.items() if k in Figure.__dataclass_fields__}) for f in data]

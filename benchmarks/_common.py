@@ -263,10 +263,15 @@ def print_figures(figures: Sequence[Figure]) -> None:
             print(f"    {f.details}")
 
 
+def results_dir() -> Path:
+    """Where raw results go: ``benchmarks/results/`` (or ``$EMR_RAY_BENCH_RESULTS_DIR``)."""
+    return Path(os.environ.get("EMR_RAY_BENCH_RESULTS_DIR") or BENCH_DIR / "results")
+
+
 def save_json(name: str, payload: Any) -> Path:
     """Raw results of one benchmark, beside RESULTS.md (``benchmarks/results/<name>.json``)."""
-    out = BENCH_DIR / "results"
-    out.mkdir(exist_ok=True)
+    out = results_dir()
+    out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     return path
