@@ -39,8 +39,9 @@ def _esc(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def write_results(path: Path, figures: dict[str, list[Figure]], seconds: dict[str, float], quick: bool) -> None:
-    today = dt.date.today().isoformat()
+def write_results(
+    path: Path, figures: dict[str, list[Figure]], seconds: dict[str, float], quick: bool, today: str
+) -> None:
     mach = short_machine()
     lines = [
         "# Benchmark results",
@@ -88,7 +89,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="a smoke run (few repeats, reduced sizes)")
     p.add_argument("--only", default=",".join(SECTIONS), help="comma-separated: parse,calls,triggers,faults")
     p.add_argument("--output", default=str(BENCH_DIR / "RESULTS.md"))
+    p.add_argument("--render-only", action="store_true", help="rewrite RESULTS.md from the saved raw results")
     args = p.parse_args(argv)
+    run_file = results_dir() / "_run.json"
+    if args.render_only:
+        saved = json.loads(run_file.read_text())
+        figures = {}
+        for key in saved["seconds"]:
+            __import__(SECTIONS[key][0])
+            figures[key] = _load_figures(key)
+        write_results(Path(args.output), figures, saved["seconds"], saved["quick"], saved["date"])
+        print(f"rewrote {args.output} from {run_file.parent}", flush=True)
+        return 0
     keys = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = set(keys) - set(SECTIONS)
     if unknown:
@@ -109,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         __import__(module)
         figures[key] = _load_figures(key)
-    write_results(Path(args.output), figures, seconds, args.quick)
+    today = dt.date.today().isoformat()
+    run_file.parent.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps({"seconds": seconds, "quick": args.quick, "date": today}, indent=2) + "\n")
+    write_results(Path(args.output), figures, seconds, args.quick, today)
     print(f"wrote {args.output} in {sum(seconds.values()) / 60:.1f} min", flush=True)
     return 1 if failed else 0
 
