@@ -1283,8 +1283,13 @@ def fetch_log_tail(hook: Any, submission_id: str, job: Mapping[str, Any], lines:
     url = hook.get_ray_log(submission_id, path=path, bucket_name=listing.get("bucketName") or bucket)
     if not url:
         return []
-    response = httpx.get(url, timeout=30.0, follow_redirects=True)
-    response.raise_for_status()
+    # Errors name neither the URL nor its signature: httpx's own messages include the URL.
+    try:
+        response = httpx.get(url, timeout=30.0, follow_redirects=True)
+    except httpx.HTTPError as exc:
+        raise RuntimeError(f"downloading the driver log failed ({type(exc).__name__})") from None
+    if response.status_code >= 400:
+        raise RuntimeError(f"downloading the driver log failed (HTTP {response.status_code})")
     # Keep only the tail: a driver log may be large.
     return response.text.splitlines()[-lines:]
 

@@ -357,3 +357,31 @@ def test_on_kill_cancels_the_polled_job() -> None:
     op._submission_id = "sub-1"
     op.on_kill()
     assert hook.calls == [("cancel_ray_job", ("sub-1",), {})]
+
+
+def test_log_tail_errors_never_carry_the_presigned_url(monkeypatch) -> None:
+    import httpx
+
+    from airflow_provider_emr_ray.operators.emr_ray import fetch_log_tail
+
+    signed = "http://logs.example/job.log?Expires=1&Signature=SECRET-SIGNATURE"
+
+    class LogHook:
+        def list_ray_logs(self, *a, **k):
+            return {"objectList": [{"name": "job-driver.log", "path": "logs/job-driver.log"}]}
+
+        def get_ray_log(self, *a, **k):
+            return signed
+
+    monkeypatch.setattr(httpx, "get", lambda url, **k: httpx.Response(403, request=httpx.Request("GET", url)))
+    with pytest.raises(RuntimeError) as info:
+        fetch_log_tail(LogHook(), "rj-1", {}, 10)
+    assert "HTTP 403" in str(info.value) and "SECRET-SIGNATURE" not in str(info.value)
+
+    def refuse(url, **k):
+        raise httpx.ConnectError(f"cannot reach {url}")
+
+    monkeypatch.setattr(httpx, "get", refuse)
+    with pytest.raises(RuntimeError) as info:
+        fetch_log_tail(LogHook(), "rj-1", {}, 10)
+    assert "SECRET-SIGNATURE" not in str(info.value)
