@@ -29,8 +29,8 @@ still honoured), and every task gets ``retries=2`` with a 0.2 s ``retry_delay``,
 failure is recovered and counted rather than ending the run.
 
 Reported: runs, API calls, faults injected (by kind), hook retries (counted by a
-``RetryPolicy`` subclass), calls whose outcome was unknown (not re-sent: reconciled by the
-operators), task failures (every failed try, even one its retry recovered; and tasks that
+``RetryPolicy`` subclass), create/submit calls whose outcome was unknown (the hook never re-sends
+them; the operators look the resource up and decide), task failures (every failed try, even one its retry recovered; and tasks that
 finally failed), duplicates (more than one cluster created, or more than one job submitted,
 by one run: the emulator's store records every creation), and clusters left behind.
 Targets: 0 task failures, 0 duplicates.

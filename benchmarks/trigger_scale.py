@@ -3,12 +3,13 @@
 N ``RayJobStatusTrigger``s (N = 100, 1,000, 5,000) run in one asyncio event loop, as Airflow's
 triggerer runs them (one task per trigger, ``async for event in trigger.run()``), against the
 emulator in another process. The connection is the ``AIRFLOW_CONN_EMR_RAY_DEFAULT`` environment
-variable. Each scale point and each side runs in a fresh subprocess, so peak RSS
-(``ru_maxrss``) is that run's own.
+variable. Each scale point and each side runs in a fresh subprocess, so peak RSS (``VmHWM``;
+``ru_maxrss`` would include the forking parent's) is that run's own.
 
 Jobs finish at staggered times: the emulator has no per-job run time (``--job-run-duration``
 is global), so every job is submitted right before the run with ``activeDeadlineSeconds`` set
-so that the jobs end 1..W seconds after the run starts, spread evenly, with a run duration
+so that the jobs end about 1..W seconds after the run starts (plus the margin of the estimated
+submission time), spread evenly, with a run duration
 longer than that (status ``Timeout``; the triggers are given ``target_states=("Succeeded",
 "Timeout")`` so that end is their success). The poll interval P grows with N (N/200 s, at least
 2 s: 2, 5 and 25 s) so that both sides ask for the same ~200 polls per second at every point;
@@ -24,7 +25,8 @@ with no signing (its header sets are signed before the measurement starts: the e
 unsigned and replayed requests) and no parsing.
 
 Measured in the child, over the run: CPU seconds (``process_time``) per poll (polls counted by
-the emulator), peak RSS, the worst event-loop stall (a probe task sleeping 10 ms records how
+the emulator; CPU per trigger, i.e. per whole wait, is given too: a trigger's one-off set-up
+weighs on the per-poll figure when it polls few times), peak RSS, the worst event-loop stall (a probe task sleeping 10 ms records how
 late it wakes up; the worst overshoot and the 99th percentile are reported), and the number of
 events each trigger yielded (the generator is exhausted: exactly one is expected).
 
