@@ -166,18 +166,20 @@ class EmrRayBaseOperator(BaseOperator):
     #: Seconds to let the service list a resource whose creation outcome is unknown, before
     #: concluding that the request did not take effect.
     reconcile_settle_seconds: float = 5.0
+    #: Sends at most of one create/submit, each further one only after lookups found nothing.
+    resend_limit: int = 5
 
     def _send_once(self, send: Callable[[], str], lookup: Callable[[], str | None], what: str) -> str:
         """Send a create/submit call so that it takes effect exactly once.
 
         When the call's outcome is unknown (the request may have reached the service), look the
         resource up; if it is not listed, look again after :attr:`reconcile_settle_seconds`; if it
-        is still not listed the request did not take effect, so it is sent once more. A second
-        unknown outcome with nothing listed fails the try (its retry looks again first).
+        is still not listed the request did not take effect, so it is sent again. A last
+        unknown outcome (up to :attr:`resend_limit` sends) with nothing listed fails the try (its retry looks again first).
         """
         from airflow_provider_emr_ray.exceptions import EmrRayOutcomeUnknownError
 
-        for attempt in (1, 2):
+        for attempt in range(1, self.resend_limit + 1):
             try:
                 return send()
             except EmrRayOutcomeUnknownError as exc:
@@ -189,7 +191,7 @@ class EmrRayBaseOperator(BaseOperator):
                         return found
                     if look == 1:
                         time.sleep(self.reconcile_settle_seconds)
-                if attempt == 2:
+                if attempt == self.resend_limit:
                     raise AirflowException(
                         f"{what} may or may not have taken effect and nothing is listed; a retry of this "
                         "task looks again before sending it"

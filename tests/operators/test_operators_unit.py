@@ -146,11 +146,11 @@ def test_create_outcome_unknown_reconciles_by_name() -> None:
         EmrRayClusterCreateOperator(task_id="c", name="x", if_exists="create", poll_interval=0.01), hook
     )
     op.reconcile_settle_seconds = 0
-    # Never listed, and the second send's outcome is unknown too: the try fails (its retry looks first).
+    # Never listed, and every send's outcome is unknown too: the try fails (its retry looks first).
     with pytest.raises(AirflowException, match="may or may not"):
         op.execute(ctx())
-    assert hook.names().count("create_ray_cluster") == 2
-    assert hook.names().count("list_ray_clusters") == 4  # two looks after each unknown outcome
+    assert hook.names().count("create_ray_cluster") == op.resend_limit
+    assert hook.names().count("list_ray_clusters") == 2 * op.resend_limit  # two looks after each unknown outcome
     # Listed after an unknown outcome: that cluster is used, nothing is sent again.
     hook.calls.clear()
     hook.listed_clusters = [{"clusterId": "ray-made", "name": "x", "state": "Starting"}]
