@@ -160,9 +160,34 @@ def _storable_url(url: str | None) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
+_WIRE_NAMES: dict[type, dict[str, str]] = {}
+
+
+def _wire_fields(model: Any, keys: Iterable[str]) -> dict[str, Any]:
+    """``keys`` (wire names) read from a response model's attributes, as ``public_dict()`` would
+    give them (enums as their values, unmodelled fields from the extras), without dumping the
+    whole model: triggers do this on every poll."""
+    from enum import Enum
+
+    cls = type(model)
+    names = _WIRE_NAMES.get(cls)
+    if names is None:
+        names = _WIRE_NAMES[cls] = {(f.alias or n): n for n, f in cls.model_fields.items()}
+    extra = model.model_extra or {}
+    out: dict[str, Any] = {}
+    for key in keys:
+        name = names.get(key)
+        value = getattr(model, name) if name is not None else extra.get(key)
+        out[key] = value.value if isinstance(value, Enum) else value
+    return out
+
+
 def cluster_info(cluster: Any) -> dict[str, Any]:
     """What XCom and events may carry about a cluster: never ``submitToken`` or a password."""
-    data = to_plain(cluster) if not isinstance(cluster, Mapping) else dict(cluster)
+    if not isinstance(cluster, Mapping) and hasattr(type(cluster), "model_fields"):
+        data = _wire_fields(cluster, (*CLUSTER_XCOM_KEYS, "state", "message", "name"))
+    else:
+        data = to_plain(cluster) if not isinstance(cluster, Mapping) else dict(cluster)
     info = {k: data.get(k) for k in CLUSTER_XCOM_KEYS}
     info["dashboardUrl"] = _storable_url(info["dashboardUrl"])
     info["state"] = data.get("state")
@@ -191,7 +216,11 @@ def tags_as_dict(tags: Any) -> dict[str, str]:
 
 def job_info(job: Any) -> dict[str, Any]:
     """A Ray job as a small JSON-able dict (tags as key→value)."""
-    data = to_plain(job) if not isinstance(job, Mapping) else dict(job)
+    if not isinstance(job, Mapping) and hasattr(type(job), "model_fields"):
+        data = _wire_fields(job, JOB_EVENT_KEYS)
+        data["tags"] = [{"key": t.key, "value": t.value} for t in (job.tags or [])]
+    else:
+        data = to_plain(job) if not isinstance(job, Mapping) else dict(job)
     info = {k: data.get(k) for k in JOB_EVENT_KEYS}
     info["dashboardUrl"] = _storable_url(info.get("dashboardUrl"))
     info["tags"] = tags_as_dict(data.get("tags"))

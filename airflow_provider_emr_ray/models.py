@@ -51,7 +51,6 @@ from pydantic import (
     ValidationInfo,
     field_validator,
     model_serializer,
-    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -280,40 +279,66 @@ class _ResponseModel(_Model):
 
     _lenient: ClassVar[bool] = True
 
-    @model_validator(mode="wrap")
     @classmethod
-    def _never_fail(cls, data: Any, handler: Any) -> Any:
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Any:
+        """Validate; on failure drop the unparseable fields (nested ones too) and validate again."""
         try:
-            return handler(data)
+            return super().model_validate(obj, *args, **kwargs)
         except ValidationError as exc:
-            if not cls._lenient or not isinstance(data, Mapping):
+            if not cls._lenient or not isinstance(obj, Mapping):
                 raise
-            cleaned = dict(data)
+            cleaned = _copy_containers(obj)
             for _ in range(3):
                 dropped = False
                 for err in exc.errors(include_input=False):
-                    if not err["loc"]:
-                        continue
-                    name = err["loc"][0]
-                    field = cls.model_fields.get(name) if isinstance(name, str) else None
-                    keys = {name, field.alias} if field is not None else {name}
-                    for key in keys:
-                        if key in cleaned:
-                            cleaned.pop(key)
-                            dropped = True
-                    log.warning(
-                        "Ignoring an unparseable %s.%s in the service response: %s",
-                        cls.__name__,
-                        name,
-                        err["msg"],
-                    )
+                    if err["loc"] and _drop_path(cleaned, err["loc"]):
+                        dropped = True
+                        log.warning(
+                            "Ignoring an unparseable %s.%s in the service response: %s",
+                            cls.__name__,
+                            ".".join(str(p) for p in err["loc"]),
+                            err["msg"],
+                        )
                 if not dropped:
                     raise
                 try:
-                    return handler(cleaned)
+                    return super().model_validate(cleaned, *args, **kwargs)
                 except ValidationError as again:
                     exc = again
             raise exc
+
+
+def _copy_containers(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _copy_containers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_containers(v) for v in value]
+    return value
+
+
+def _drop_path(data: Any, loc: tuple) -> bool:
+    """Remove the value at ``loc`` (field names, snake_case or camelCase, and list indexes); a
+    bad list item removes the whole list (as the per-model fallback did)."""
+    if not loc:
+        return False
+    *parents, leaf = loc
+    node = data
+    for part in parents:
+        if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str):
+            key = part if part in node else to_camel(part)
+            if key not in node:
+                return False
+            node = node[key]
+        else:
+            return False
+    if isinstance(node, dict) and isinstance(leaf, str):
+        for key in (leaf, to_camel(leaf)):
+            if key in node:
+                node.pop(key)
+                return True
+    return _drop_path(data, tuple(parents))
 
 
 class _RequestModel(_Model):

@@ -82,7 +82,7 @@ def signature(
     header_block, signed = canonical_headers(headers)
     canonical = f"{method}\n{path or '/'}\n{canonical_query(query)}\n{header_block}\n{signed}\n{payload_hash}"
     string_to_sign = f"{ALGORITHM}\n{hashlib.sha256(canonical.encode('utf-8')).hexdigest()}"
-    digest = hmac.new(secret.encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    digest = hmac.digest(secret.encode("utf-8"), string_to_sign.encode("utf-8"), "sha256").hex()
     return digest, signed
 
 

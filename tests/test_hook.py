@@ -630,3 +630,65 @@ async def test_async_requests_in_flight_are_bounded_per_loop(monkeypatch):
     jobs = await asyncio.gather(*(h.aget_ray_job("rj-1") for h in hooks))
     assert len(jobs) == 200 and all(j.status == "Running" for j in jobs)
     assert 1 < peak <= emr_ray.MAX_IN_FLIGHT
+
+
+# ------------------------------------------------------------------------------------------
+# The send path: straight to the client's transport for the endpoint
+
+
+def test_requests_carry_user_agent_and_the_hook_timeout(monkeypatch):
+    rec = Recorder(default=httpx.Response(200, json=CLUSTER))
+    conn_id = conn_env(monkeypatch)
+    hook = EmrRayHook(conn_id, timeout=7.5, transport=httpx.MockTransport(rec))
+    hook.get_ray_cluster("ray-abc")
+    (request,) = rec.requests
+    assert request.headers["user-agent"].startswith("airflow-provider-emr-ray/")
+    assert request.extensions["timeout"] == {"connect": 7.5, "read": 7.5, "write": 7.5, "pool": 7.5}
+    verify_signature(request)
+
+
+def test_send_falls_back_to_client_send_without_the_transport_lookup(monkeypatch):
+    monkeypatch.setattr("airflow_provider_emr_ray.hooks.emr_ray._TRANSPORT_LOOKUP", "_gone_in_this_httpx")
+    rec = Recorder(default=httpx.Response(200, json=CLUSTER))
+    hook = make_hook(monkeypatch, rec)
+    assert hook.get_ray_cluster("ray-abc").cluster_id == "ray-abc"
+    (request,) = rec.requests
+    assert request.headers["user-agent"].startswith("airflow-provider-emr-ray/")
+    verify_signature(request)
+
+
+def test_requests_go_through_the_proxy_named_by_the_environment(monkeypatch):
+    """Bypassing the client's layers must keep its proxy mounts (``HTTP_PROXY``): a loopback
+    forward proxy receives the absolute-form request."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.path)
+            body = json.dumps(CLUSTER).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.server_address[1]}")
+        hook = EmrRayHook(conn_env(monkeypatch), retry_policy=RetryPolicy(max_retries=0))
+        assert hook.get_ray_cluster("ray-abc").cluster_id == "ray-abc"
+        hook.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == [f"http://emr.test{WS}/rayCluster/ray-abc"]

@@ -464,7 +464,7 @@ class Store:
         self.save()
 
     def cluster_view(self, c: dict[str, Any], *, full: bool) -> dict[str, Any]:
-        cid, ws, region = c["clusterId"], c["_ws"], self.config.region_id
+        cid, ws = c["clusterId"], c["_ws"]
         head = c["headSpec"]
         view: dict[str, Any] = {
             "clusterId": cid,
