@@ -1,4 +1,4 @@
-"""A DAG whose literal cluster spec is invalid: importing it must fail, naming the field."""
+"""A DAG whose literal cluster spec is invalid: its task must fail naming the field, before any API call."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit tests of the operators' own logic against a scripted hook: validation at parse time,
+"""Unit tests of the operators' own logic against a scripted hook: validation at parse time and at start,
 if_exists, reconciliation of unknown outcomes, Airflow tags, reattach, deferral, resume."""
 
 from __future__ import annotations
@@ -52,17 +52,25 @@ def with_hook(op, hook: ScriptedHook):
 # ---------------------------------------------------------------- parse-time validation
 
 
-def test_bad_literal_spec_fails_at_init_naming_the_field() -> None:
+def _rejected_at_start(op) -> EmrRayValidationError:
+    """``op`` built without error (no pydantic model at parse time); its execute must fail
+    naming the field before any hook call."""
+    hook = with_hook(op, ScriptedHook()).hook
     with pytest.raises(EmrRayValidationError) as err:
-        EmrRayClusterCreateOperator(task_id="c", name="x", head_spec={**HEAD, "memory": "8GB"})
-    assert err.value.field.startswith("head_spec.memory")
+        op.execute(ctx())
+    assert hook.calls == [] and hook.listed_clusters == [] and hook.listed_jobs == []
+    return err.value
+
+
+def test_bad_literal_spec_fails_at_start_naming_the_field() -> None:
+    op = EmrRayClusterCreateOperator(task_id="c", name="x", head_spec={**HEAD, "memory": "8GB"})
+    assert _rejected_at_start(op).field.startswith("head_spec.memory")
 
 
 def test_bad_worker_spec_names_the_group() -> None:
     bad = [{**WORKERS[0], "minReplica": 3, "maxReplica": 1}]
-    with pytest.raises(EmrRayValidationError) as err:
-        EmrRayClusterCreateOperator(task_id="c", name="x", worker_spec=bad)
-    assert err.value.field.startswith("worker_spec[0]")
+    op = EmrRayClusterCreateOperator(task_id="c", name="x", worker_spec=bad)
+    assert _rejected_at_start(op).field.startswith("worker_spec[0]")
 
 
 def test_templated_spec_is_validated_only_after_rendering() -> None:
@@ -75,20 +83,43 @@ def test_templated_spec_is_validated_only_after_rendering() -> None:
     assert hook.calls == []  # no API call before validation
 
 
-def test_job_fields_are_validated_at_init() -> None:
-    with pytest.raises(EmrRayValidationError) as err:
-        EmrRayJobSubmitOperator(task_id="j", entrypoint="python x.py", entrypoint_memory="lots")
-    assert "entrypoint_memory" in err.value.field
+def test_cheap_checks_at_init_model_rules_at_start() -> None:
     with pytest.raises(EmrRayValidationError) as err:
         EmrRayJobSubmitOperator(task_id="j", entrypoint="python x.py", runtime_env="[1, 2]")
     assert err.value.field == "runtime_env"
-    with pytest.raises(EmrRayValidationError) as err:
-        EmrRayJobSubmitOperator(task_id="j", entrypoint="python x.py", tags={"k": "v" * 300})
-    assert "tags" in err.value.field
     with pytest.raises(EmrRayValidationError):
         EmrRayJobSubmitOperator(task_id="j", entrypoint="  ")
     with pytest.raises(EmrRayValidationError):
         EmrRayClusterCreateOperator(task_id="c", name="x", if_exists="maybe")
+    op = EmrRayJobSubmitOperator(task_id="j", cluster_id="ray-1", entrypoint="python x.py", entrypoint_memory="lots")
+    assert "entrypoint_memory" in _rejected_at_start(op).field
+    op = EmrRayJobSubmitOperator(task_id="j", cluster_id="ray-1", entrypoint="python x.py", tags={"k": "v" * 300})
+    assert "tags" in _rejected_at_start(op).field
+
+
+def test_pydantic_models_are_not_loaded_to_build_operators() -> None:
+    """Building every operator with literal specs must not import the models module (about
+    25 ms of pydantic class building on every DAG file parse)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from airflow.sdk import DAG\n"
+        "from airflow_provider_emr_ray.operators.emr_ray import *\n"
+        "from airflow_provider_emr_ray.sensors.emr_ray import *\n"
+        f"HEAD, WORKERS = {HEAD!r}, {WORKERS!r}\n"
+        "with DAG('d', schedule=None):\n"
+        "    EmrRayClusterCreateOperator(task_id='c', name='x', head_spec=HEAD, worker_spec=WORKERS)\n"
+        "    EmrRayClusterUpdateOperator(task_id='u', cluster_id='ray-1', head_spec=HEAD, worker_spec=WORKERS)\n"
+        "    EmrRayJobSubmitOperator(task_id='j', entrypoint='python x.py', head_spec=HEAD, worker_spec=WORKERS,"
+        " tags={'a': 'b'}, entrypoint_memory='4Gi', runtime_env={'pip': ['x']})\n"
+        "    RayJobSensor(task_id='s', submission_id='rj-1')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('airflow_provider_emr_ray')))\n"
+        "assert 'airflow_provider_emr_ray.models' not in sys.modules\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:] + out.stdout
 
 
 def test_no_hook_is_built_at_init() -> None:
