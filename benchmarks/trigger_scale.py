@@ -348,7 +348,16 @@ def child_main(side: str, poll: float, warm_sid: str, max_seconds: float) -> int
         path = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         jobs = json.loads(Path(path.strip()).read_text())["jobs"]
         ready["max_seconds"] = max_seconds
+        profile_to = os.environ.get("EMR_RAY_BENCH_PROFILE")  # a tool: cProfile stats of the measured part
+        if profile_to:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         result = await (_child_ours if side == "ours" else _child_ref)(jobs, poll, ready)
+        if profile_to:
+            profiler.disable()
+            profiler.dump_stats(f"{profile_to}.{side}")
         if side == "ref":
             await ready["client"].aclose()
         return result

@@ -578,6 +578,68 @@ async def test_secrets_read_in_an_event_loop_are_masked_without_blocking(monkeyp
     assert seen_sync == ["no-loop-secret"]
 
 
+async def test_a_secret_is_registered_once_per_process(monkeypatch):
+    """Thousands of triggers of one connection register its secret once (in a triggerer each
+    registration is a message to the supervisor); a failed registration is tried again."""
+    import airflow.sdk.log as sdk_log
+
+    from airflow_provider_emr_ray import masking
+
+    seen: list[str] = []
+    fail = [True]
+
+    async def fake_amask(secret, name=None):
+        seen.append(secret)
+        if fail[0]:
+            fail[0] = False
+            raise RuntimeError("supervisor went away")
+
+    monkeypatch.setattr(sdk_log, "amask_secret", fake_amask, raising=False)
+    monkeypatch.setattr(masking, "_REGISTERED", set())
+    with pytest.raises(RuntimeError):
+        await masking.amask("once-only-secret")
+    for _ in range(3):
+        await masking.amask("once-only-secret")
+        masking.mask("once-only-secret")
+    await asyncio.sleep(0)
+    assert seen == ["once-only-secret", "once-only-secret"]
+    await masking.amask("another-secret")
+    assert seen[-1] == "another-secret"
+
+
+async def test_overlapping_connection_reads_share_one_read(monkeypatch):
+    """Hooks of one connection starting together in one loop read it once; later hooks read it
+    again (nothing is cached); other connections are read apart; a failed read fails them all."""
+    from airflow.sdk import BaseHook
+
+    reads: list[str] = []
+    gate = asyncio.Event()
+
+    async def slow_read(conn_id):
+        reads.append(conn_id)
+        await gate.wait()
+        if conn_id == "missing":
+            raise EmrRayError("no such connection")
+        return await original(conn_id)
+
+    original = BaseHook.aget_connection
+    conn_id = conn_env(monkeypatch)
+    monkeypatch.setattr(BaseHook, "aget_connection", staticmethod(slow_read))
+    hooks = [EmrRayHook(conn_id) for _ in range(50)]
+    pending = [asyncio.ensure_future(h.asettings()) for h in hooks]
+    missing = [asyncio.ensure_future(EmrRayHook("missing").asettings()) for _ in range(3)]
+    await asyncio.sleep(0.01)
+    gate.set()
+    settings = await asyncio.gather(*pending)
+    assert reads == [conn_id, "missing"]
+    assert {s.workspace_id for s in settings} == {TEST_WORKSPACE}
+    for task in missing:
+        with pytest.raises(EmrRayError, match="no such connection"):
+            await task
+    await EmrRayHook(conn_id).asettings()
+    assert reads == [conn_id, "missing", conn_id]
+
+
 def test_hooks_of_one_connection_share_one_credential_provider(monkeypatch):
     """Thousands of triggers on one connection must not each assume the role: one provider per config."""
     rec = Recorder(default=httpx.Response(200, json=CLUSTER))

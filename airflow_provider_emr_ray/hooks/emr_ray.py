@@ -118,6 +118,48 @@ class _Call:
     body: Mapping[str, Any] | None = None
 
 
+def _preset_connections() -> Any:
+    """The connections Airflow holds in memory for the current context (``Connection.test_connection``
+    sets them), or None."""
+    try:
+        from airflow.sdk.execution_time.context import _preset_connections as preset
+    except ImportError:
+        return None
+    return preset.get()
+
+
+#: Connection reads in flight, per event loop and connection id.
+_READS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Task]] = weakref.WeakKeyDictionary()
+
+
+async def _aread_connection(conn_id: str, get_connection: Callable[[str], Any]) -> Any:
+    """Read connection ``conn_id`` without blocking the event loop. Reads of one connection
+    that overlap in one event loop share a single read: a triggerer starting thousands of
+    triggers of one connection reads it once for all those starting together, not once each
+    (each read costs Airflow a secrets-backend lookup, and in a triggerer a round trip to its
+    supervisor). Nothing is kept: a read that starts after the previous one ended reads again."""
+    loop = asyncio.get_running_loop()
+    reads = _READS.setdefault(loop, {})
+    key = f"{conn_id}\x00{id(_preset_connections())}"  # a preset (in-memory) connection is not shared
+    task = reads.get(key)
+    if task is None:
+        aget = getattr(BaseHook, "aget_connection", None)
+        if aget is not None:
+            task = loop.create_task(aget(conn_id))
+        else:  # Airflow versions without an async connection getter
+            task = loop.create_task(asyncio.to_thread(get_connection, conn_id))
+        reads[key] = task
+
+        def _done(done: asyncio.Task, reads: dict[str, asyncio.Task] = reads) -> None:
+            if reads.get(key) is done:
+                del reads[key]
+            if not done.cancelled():
+                done.exception()  # retrieved: the waiters get it (no "never retrieved" warning)
+
+        task.add_done_callback(_done)
+    return await asyncio.shield(task)
+
+
 def _twins(plan: Callable[..., Generator[_Call, Any, Any]]) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """The sync method and its async twin of one plan (same signature and docstring)."""
 
@@ -312,11 +354,7 @@ class EmrRayHook(BaseHook):
     async def asettings(self) -> _Settings:
         """Async :attr:`settings`: reads the connection without blocking the event loop."""
         if self._settings_cache is None:
-            aget = getattr(BaseHook, "aget_connection", None)
-            if aget is not None:
-                conn = await aget(self.emr_ray_conn_id)
-            else:  # Airflow versions without an async connection getter
-                conn = await asyncio.to_thread(self.get_connection, self.emr_ray_conn_id)
+            conn = await _aread_connection(self.emr_ray_conn_id, self.get_connection)
             self._settings_cache = self._settings_from_connection(conn)
         return self._settings_cache
 
