@@ -65,7 +65,13 @@ def airflow_home() -> str:
     """One throw-away AIRFLOW_HOME per benchmark process (and its children)."""
     global _HOME
     if _HOME is None:
-        _HOME = os.environ.get("EMR_RAY_BENCH_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="emr-ray-bench-home-")
+        _HOME = os.environ.get("EMR_RAY_BENCH_AIRFLOW_HOME")
+        if not _HOME:  # made here: removed when this (the parent) process exits
+            import atexit
+            import shutil
+
+            _HOME = tempfile.mkdtemp(prefix="emr-ray-bench-home-")
+            atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
         os.environ["EMR_RAY_BENCH_AIRFLOW_HOME"] = _HOME
     return _HOME
 

@@ -6,11 +6,14 @@ test module imports airflow.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 _HOME = Path(tempfile.mkdtemp(prefix="emr-ray-airflow-home-"))
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)  # a throw-away home: leave nothing behind
 os.environ.setdefault("AIRFLOW_HOME", str(_HOME))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
