@@ -236,7 +236,6 @@ PARSE_CASES: list[tuple[str, str, Callable[[], Any]]] = [
      lambda: _job_sensor(target_states=["Succeeded"], failure_states=["Succeeded", "Failed"])),
     ("cluster sensor: failure states overlap targets", "failure_states",
      lambda: _cluster_sensor(target_states="Running", failure_states="Running")),
-
 ]  # fmt: skip
 
 
