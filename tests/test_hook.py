@@ -561,6 +561,7 @@ async def test_secrets_read_in_an_event_loop_are_masked_without_blocking(monkeyp
     """In a trigger (a running loop) secrets go through the async masker, not the blocking one."""
     import airflow.sdk.log as sdk_log
 
+    from airflow_provider_emr_ray import masking
     from airflow_provider_emr_ray.masking import mask as _mask_secret
 
     seen_async: list[str] = []
@@ -572,7 +573,7 @@ async def test_secrets_read_in_an_event_loop_are_masked_without_blocking(monkeyp
     monkeypatch.setattr(sdk_log, "amask_secret", fake_amask, raising=False)
     monkeypatch.setattr(sdk_log, "mask_secret", lambda secret, name=None: seen_sync.append(secret))
     _mask_secret("in-loop-secret")
-    await asyncio.sleep(0)  # let the scheduled masking task run
+    await asyncio.gather(*masking._PENDING)  # the scheduled masking task ran
     assert seen_async == ["in-loop-secret"] and seen_sync == []
     await asyncio.to_thread(_mask_secret, "no-loop-secret")
     assert seen_sync == ["no-loop-secret"]
@@ -601,7 +602,7 @@ async def test_a_secret_is_registered_once_per_process(monkeypatch):
     for _ in range(3):
         await masking.amask("once-only-secret")
         masking.mask("once-only-secret")
-    await asyncio.sleep(0)
+    await asyncio.gather(*masking._PENDING)  # a registration mask() scheduled would have run
     assert seen == ["once-only-secret", "once-only-secret"]
     await masking.amask("another-secret")
     assert seen[-1] == "another-secret"
@@ -628,7 +629,8 @@ async def test_overlapping_connection_reads_share_one_read(monkeypatch):
     hooks = [EmrRayHook(conn_id) for _ in range(50)]
     pending = [asyncio.ensure_future(h.asettings()) for h in hooks]
     missing = [asyncio.ensure_future(EmrRayHook("missing").asettings()) for _ in range(3)]
-    await asyncio.sleep(0.01)
+    while len(reads) < 2:  # both shared reads started: every hook task ran before them (FIFO)
+        await asyncio.sleep(0)
     gate.set()
     settings = await asyncio.gather(*pending)
     assert reads == [conn_id, "missing"]
