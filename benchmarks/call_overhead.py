@@ -68,7 +68,7 @@ def measure_calls(endpoint: str, *, batch: int, rounds: int, warmup: int) -> dic
     from alibabacloud_emr_serverless_spark20230808.client import Client as SdkClient
     from alibabacloud_tea_openapi.models import Config
 
-    from airflow_provider_emr_ray import api, signing
+    from airflow_provider_emr_ray.client import actions as api, signing
     from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
 
     hook = EmrRayHook()
@@ -160,7 +160,7 @@ def measure_calls(endpoint: str, *, batch: int, rounds: int, warmup: int) -> dic
 def measure_signing(*, batch: int, rounds: int) -> dict[str, Any]:
     from alibabacloud_tea_openapi.utils import Utils
 
-    from airflow_provider_emr_ray import api, signing
+    from airflow_provider_emr_ray.client import actions as api, signing
 
     prepared = api.build_request("GetRayCluster", {"workspaceId": WORKSPACE, "clusterId": "ray-0123456789abcdef"})
     host = "emr-serverless-spark.cn-hangzhou.aliyuncs.com"

@@ -28,7 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from airflow_provider_emr_ray import api, signing  # noqa: E402
+from airflow_provider_emr_ray.client import actions as api, signing  # noqa: E402
 from airflow_provider_emr_ray.emulator.config import (  # noqa: E402
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_ACCESS_KEY_SECRET,

@@ -120,7 +120,7 @@ def _instrumented(store: Any, counters: dict[str, Any]) -> Any:
     every cluster / job the emulator creates, labelled with the DAG run being executed."""
     from airflow_provider_emr_ray.exceptions import EmrRayOutcomeUnknownError
     from airflow_provider_emr_ray.hooks import emr_ray as hook_module
-    from airflow_provider_emr_ray.retry import RetryPolicy
+    from airflow_provider_emr_ray.client.retry import RetryPolicy
 
     class CountingPolicy(RetryPolicy):
         __slots__ = ()

@@ -56,7 +56,7 @@ HEAVY = (
     "airflow_provider_emr_ray.emulator",
     "airflow_provider_emr_ray.models",
     "airflow_provider_emr_ray.hooks.emr_ray",
-    "airflow_provider_emr_ray.credentials",
+    "airflow_provider_emr_ray.client.credentials",
     "airflow_provider_emr_ray.triggers.emr_ray",
 )
 

@@ -239,7 +239,7 @@ async def _child_ours(jobs: list[list[Any]], poll: float, ready: dict[str, Any])
 async def _child_ref(jobs: list[list[Any]], poll: float, ready: dict[str, Any]) -> dict[str, Any]:
     import httpx
 
-    from airflow_provider_emr_ray import api, signing
+    from airflow_provider_emr_ray.client import actions as api, signing
 
     endpoint = ready["endpoint"]
     host = endpoint.split("://", 1)[1]
@@ -326,7 +326,7 @@ def child_main(side: str, poll: float, warm_sid: str, max_seconds: float) -> int
             import httpx
 
             import airflow.triggers.base  # noqa: F401 - the same process heap as a triggerer's
-            from airflow_provider_emr_ray import api, signing
+            from airflow_provider_emr_ray.client import actions as api, signing
 
             ready["client"] = httpx.AsyncClient(
                 timeout=30.0,

@@ -1,4 +1,4 @@
-"""Credential modes of ``airflow_provider_emr_ray.credentials``.
+"""Credential modes of ``airflow_provider_emr_ray.client.credentials``.
 
 The role modes talk to a fake STS / ECS metadata service served on loopback by a stdlib
 ``http.server`` in a thread. They are pointed at it without patching the SDK's HTTP code:
@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 
-from airflow_provider_emr_ray.credentials import (
+from airflow_provider_emr_ray.client.credentials import (
     DEFAULT_ROLE_SESSION_NAME,
     Credential,
     CredentialProvider,
@@ -316,7 +316,7 @@ async def test_sts_sync_and_async_inferred_and_explicit():
 def test_static_modes_do_not_import_the_sdk():
     code = (
         "import sys\n"
-        "from airflow_provider_emr_ray.credentials import provider_from_connection\n"
+        "from airflow_provider_emr_ray.client.credentials import provider_from_connection\n"
         "p = provider_from_connection(login='ak', password='sk', extra={'security_token': 't'})\n"
         "p.get()\n"
         "q = provider_from_connection(login='ak', password='sk', extra={'role_arn': "
@@ -711,7 +711,7 @@ def test_sdk_debug_logs_of_credentials_are_redacted(caplog):
     """The SDK logs refreshed credentials and failing URLs at DEBUG; our filter redacts them."""
     import logging
 
-    from airflow_provider_emr_ray.credentials import _guard_sdk_logger
+    from airflow_provider_emr_ray.client.credentials import _guard_sdk_logger
 
     _guard_sdk_logger()
     _guard_sdk_logger()  # idempotent

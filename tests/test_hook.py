@@ -10,8 +10,8 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from airflow_provider_emr_ray import signing
-from airflow_provider_emr_ray.credentials import Credential
+from airflow_provider_emr_ray.client import signing
+from airflow_provider_emr_ray.client.credentials import Credential
 from airflow_provider_emr_ray.exceptions import (
     EmrRayAuthError,
     EmrRayConnectionError,
@@ -23,7 +23,7 @@ from airflow_provider_emr_ray.exceptions import (
     EmrRayValidationError,
 )
 from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
-from airflow_provider_emr_ray.retry import Outcome, RetryPolicy
+from airflow_provider_emr_ray.client.retry import Outcome, RetryPolicy
 from tests.conftest import TEST_AK, TEST_REGION, TEST_SECRET, TEST_WORKSPACE
 
 WS = f"/api/v1/workspaces/{TEST_WORKSPACE}"
@@ -561,8 +561,8 @@ async def test_secrets_read_in_an_event_loop_are_masked_without_blocking(monkeyp
     """In a trigger (a running loop) secrets go through the async masker, not the blocking one."""
     import airflow.sdk.log as sdk_log
 
-    from airflow_provider_emr_ray import masking
-    from airflow_provider_emr_ray.masking import mask as _mask_secret
+    from airflow_provider_emr_ray import redaction as masking
+    from airflow_provider_emr_ray.redaction import mask as _mask_secret
 
     seen_async: list[str] = []
     seen_sync: list[str] = []
@@ -584,7 +584,7 @@ async def test_a_secret_is_registered_once_per_process(monkeypatch):
     registration is a message to the supervisor); a failed registration is tried again."""
     import airflow.sdk.log as sdk_log
 
-    from airflow_provider_emr_ray import masking
+    from airflow_provider_emr_ray import redaction as masking
 
     seen: list[str] = []
     fail = [True]

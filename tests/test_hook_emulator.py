@@ -18,7 +18,7 @@ from airflow_provider_emr_ray.exceptions import (
     EmrRayOutcomeUnknownError,
 )
 from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
-from airflow_provider_emr_ray.retry import RetryPolicy
+from airflow_provider_emr_ray.client.retry import RetryPolicy
 from tests.conftest import TEST_AK, TEST_REGION, TEST_SECRET, TEST_WORKSPACE
 
 HEAD = {"cpu": 2, "memory": "8Gi"}

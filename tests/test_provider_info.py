@@ -72,7 +72,7 @@ def test_hook_reads_every_declared_extra():
     """Every extra the form offers is one the hook or the credentials module reads."""
     import inspect
 
-    from airflow_provider_emr_ray import credentials
+    from airflow_provider_emr_ray.client import credentials
     from airflow_provider_emr_ray.hooks import emr_ray
 
     source = inspect.getsource(emr_ray) + inspect.getsource(credentials)

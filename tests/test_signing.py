@@ -8,8 +8,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from airflow_provider_emr_ray import signing
-from airflow_provider_emr_ray.api import ACTIONS, build_request
+from airflow_provider_emr_ray.client import signing
+from airflow_provider_emr_ray.client.actions import ACTIONS, build_request
 
 tea_utils = pytest.importorskip("alibabacloud_tea_openapi.utils")
 

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from airflow_provider_emr_ray.api import ACTIONS
+from airflow_provider_emr_ray.client.actions import ACTIONS
 from airflow_provider_emr_ray.emulator import errors
 from airflow_provider_emr_ray.emulator.auth import Verifier, parse_query
 from airflow_provider_emr_ray.emulator.config import EmulatorConfig, FaultRule

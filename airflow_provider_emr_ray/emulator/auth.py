@@ -1,6 +1,6 @@
 """Server-side verification of V3 (``ACS3-HMAC-SHA256``) signed requests.
 
-The signature is recomputed with :func:`airflow_provider_emr_ray.signing.signature` from the
+The signature is recomputed with :func:`airflow_provider_emr_ray.client.signing.signature` from the
 request *as received*: the raw path, the query decoded like a form (``+`` is a space) and the
 headers named in ``SignedHeaders``.
 """
@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
-from airflow_provider_emr_ray import signing
+from airflow_provider_emr_ray.client import signing
 from airflow_provider_emr_ray.emulator import errors
 
 #: How far ``x-acs-date`` may be from the server's clock, and how long a nonce is remembered.

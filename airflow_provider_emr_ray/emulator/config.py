@@ -65,7 +65,7 @@ class FaultRule:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {', '.join(FAULT_KINDS)}")
         self.kind = kind
-        from airflow_provider_emr_ray.api import ACTIONS
+        from airflow_provider_emr_ray.client.actions import ACTIONS
 
         if self.action != "*" and self.action not in ACTIONS:
             raise ValueError(f"unknown action {self.action!r}; expected '*' or one of {', '.join(ACTIONS)}")

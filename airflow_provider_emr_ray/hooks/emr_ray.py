@@ -1,8 +1,8 @@
 """The hook over the signed EMR Serverless Spark Ray API.
 
-Every call, sync or async, goes through one request builder (:func:`~airflow_provider_emr_ray.api.build_request`),
-one signer (:mod:`~airflow_provider_emr_ray.signing`) and one retry policy
-(:class:`~airflow_provider_emr_ray.retry.RetryPolicy`). The retry loop itself is written once, as
+Every call, sync or async, goes through one request builder (:func:`~airflow_provider_emr_ray.client.actions.build_request`),
+one signer (:mod:`~airflow_provider_emr_ray.client.signing`) and one retry policy
+(:class:`~airflow_provider_emr_ray.client.retry.RetryPolicy`). The retry loop itself is written once, as
 a generator that yields what it needs (a credential, a request to send, a pause); a short sync
 driver and a short async driver perform that I/O.
 
@@ -29,16 +29,16 @@ from urllib.parse import urlsplit
 from airflow.sdk import BaseHook
 
 from airflow_provider_emr_ray import __version__
-from airflow_provider_emr_ray.api import PreparedRequest, build_request, regional_endpoint
+from airflow_provider_emr_ray.client.actions import PreparedRequest, build_request, regional_endpoint
 from airflow_provider_emr_ray.exceptions import EmrRayError, EmrRayValidationError
-from airflow_provider_emr_ray.masking import mask
-from airflow_provider_emr_ray.retry import Outcome, RetryPolicy, parse_retry_after
-from airflow_provider_emr_ray.signing import sign_headers
+from airflow_provider_emr_ray.redaction import mask
+from airflow_provider_emr_ray.client.retry import Outcome, RetryPolicy, parse_retry_after
+from airflow_provider_emr_ray.client.signing import sign_headers
 
 if TYPE_CHECKING:
     import httpx
 
-    from airflow_provider_emr_ray.credentials import Credential, CredentialProvider
+    from airflow_provider_emr_ray.client.credentials import Credential, CredentialProvider
     from airflow_provider_emr_ray.models import RayCluster, RayJob
 
 DEFAULT_TIMEOUT = 30.0
@@ -207,7 +207,7 @@ def _shared_provider(login: str | None, password: str | None, extra: Mapping[str
     provider, so a RAM-role or OIDC credential is assumed once and refreshed once, not per hook.
     The cache key is a digest: no secret is kept in it.
     """
-    from airflow_provider_emr_ray.credentials import provider_from_connection
+    from airflow_provider_emr_ray.client.credentials import provider_from_connection
 
     material = json.dumps([login, password, extra], sort_keys=True, default=str).encode()
     key = hashlib.sha256(material).hexdigest()
@@ -258,7 +258,7 @@ class EmrRayHook(BaseHook):
     :param workspace_id: overrides the connection's ``workspace_id`` extra.
     :param timeout: per-request timeout in seconds (default: the ``timeout`` extra, else 30).
     :param max_retries: retries of transient failures (default: the ``max_retries`` extra, else 5).
-    :param retry_policy: a complete :class:`~airflow_provider_emr_ray.retry.RetryPolicy` (tests, tuning).
+    :param retry_policy: a complete :class:`~airflow_provider_emr_ray.client.retry.RetryPolicy` (tests, tuning).
     :param transport: an ``httpx`` transport for the sync client (tests: ``httpx.MockTransport``,
         ``httpx.ASGITransport`` does not support sync use, so use ``httpx.WSGITransport`` or a served emulator).
     :param async_transport: an ``httpx`` async transport (tests: ``httpx.ASGITransport(app)``).

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from airflow_provider_emr_ray import api, signing
+from airflow_provider_emr_ray.client import actions as api, signing
 from tests.conftest import TEST_AK, TEST_SECRET, TEST_WORKSPACE
 
 FAST = dict(

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from airflow_provider_emr_ray import signing
+from airflow_provider_emr_ray.client import signing
 from airflow_provider_emr_ray.emulator.auth import NonceCache
 from tests.conftest import TEST_AK, TEST_SECRET
 from tests.emulator.helpers import signed

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from airflow_provider_emr_ray.api import ACTIONS
+from airflow_provider_emr_ray.client.actions import ACTIONS
 from airflow_provider_emr_ray.emulator import FakeClock
 from tests.conftest import TEST_WORKSPACE
 

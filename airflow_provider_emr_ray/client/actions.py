@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_emr_ray.signing import canonical_query, percent_encode
+from airflow_provider_emr_ray.client.signing import canonical_query, percent_encode
 
 _PARAM = re.compile(r"{(\w+)}")
 

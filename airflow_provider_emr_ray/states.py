@@ -1,0 +1,110 @@
+"""Every state of a Ray cluster and a Ray job, and every set of them the package uses.
+
+The one home of this knowledge: the response models, the operators, sensors and triggers, and
+the emulator all read it from here. Standard library only (DAG files import it via the
+operators on every parse).
+
+The values are those of the EMR Serverless Spark API pages (GetRayCluster ``state``, GetRayJob
+``status`` and ``clusterState``). Members are ``str`` subclasses, so ``ClusterState.Running ==
+"Running"`` and a set of members matches plain strings read from JSON.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+__all__ = [
+    "CLUSTER_FAILURE_STATES",
+    "CLUSTER_LIVE_STATES",
+    "CLUSTER_STATES",
+    "CLUSTER_TERMINAL_STATES",
+    "ClusterState",
+    "JOB_ACTIVE_STATUSES",
+    "JOB_FAILURE_STATUSES",
+    "JOB_STATUSES",
+    "JOB_SUCCESS_STATUSES",
+    "JOB_TERMINAL_STATUSES",
+    "JobClusterState",
+    "RayJobStatus",
+    "WaitOutcome",
+]
+
+
+class _StrEnum(str, Enum):
+    """A ``str`` enum whose members equal (and hash like) their wire values."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    __hash__ = str.__hash__
+
+
+class ClusterState(_StrEnum):
+    """``state`` of a Ray cluster."""
+
+    Starting = "Starting"
+    Running = "Running"
+    Stopping = "Stopping"
+    Stopped = "Stopped"
+    Error = "Error"
+
+
+class RayJobStatus(_StrEnum):
+    """``status`` of a Ray job."""
+
+    Submitted = "Submitted"
+    Pending = "Pending"
+    Running = "Running"
+    Succeeded = "Succeeded"
+    Failed = "Failed"
+    Cancelling = "Cancelling"
+    Cancelled = "Cancelled"
+    Timeout = "Timeout"
+
+
+class JobClusterState(_StrEnum):
+    """``clusterState`` of a Ray job (the state of the cluster that runs it)."""
+
+    Submitted = "Submitted"
+    Pending = "Pending"
+    Running = "Running"
+    Deleted = "Deleted"
+
+
+class WaitOutcome(_StrEnum):
+    """How a wait ended (the ``outcome`` of a trigger event; never a resource's own state)."""
+
+    success = "success"
+    failure = "failure"
+    timeout = "timeout"
+    error = "error"
+
+
+#: Every cluster state, in lifecycle order (what the provider knows; others are kept as strings).
+CLUSTER_STATES: tuple[str, ...] = tuple(s.value for s in ClusterState)
+#: States a cluster does not leave on its own (as documented: only ``Error``).
+CLUSTER_TERMINAL_STATES: frozenset[str] = frozenset({ClusterState.Error})
+#: Cluster states that mean failure (the default ``failure_states`` of cluster waits).
+CLUSTER_FAILURE_STATES: frozenset[str] = frozenset({ClusterState.Error})
+#: States of a cluster that exists and can be used again (reused by name, started if Stopped).
+CLUSTER_LIVE_STATES: frozenset[str] = frozenset(
+    {ClusterState.Starting, ClusterState.Running, ClusterState.Stopping, ClusterState.Stopped}
+)
+
+#: Every job status, in lifecycle order.
+JOB_STATUSES: tuple[str, ...] = tuple(s.value for s in RayJobStatus)
+#: Statuses a job never leaves.
+JOB_TERMINAL_STATUSES: frozenset[str] = frozenset(
+    {RayJobStatus.Succeeded, RayJobStatus.Failed, RayJobStatus.Cancelled, RayJobStatus.Timeout}
+)
+#: The terminal status that means success (the default ``target_states`` of job waits).
+JOB_SUCCESS_STATUSES: frozenset[str] = frozenset({RayJobStatus.Succeeded})
+#: Terminal statuses that mean failure (the default ``failure_states`` of job waits).
+JOB_FAILURE_STATUSES: frozenset[str] = JOB_TERMINAL_STATUSES - JOB_SUCCESS_STATUSES
+#: Statuses of a job that has not ended (a retry reattaches to such a job).
+JOB_ACTIVE_STATUSES: frozenset[str] = frozenset(JOB_STATUSES) - JOB_TERMINAL_STATUSES
+
+
+def ordered(states: frozenset[str] | set[str], order: tuple[str, ...]) -> tuple[str, ...]:
+    """``states`` as plain strings in lifecycle ``order`` (stable defaults for arguments and docs)."""
+    return tuple(s for s in order if s in states)
