@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from airflow_provider_emr_ray.emulator.config import (
@@ -13,6 +12,7 @@ from airflow_provider_emr_ray.emulator.config import (
     DEFAULT_WORKSPACE,
     EmulatorConfig,
     FaultRule,
+    conn_json,
 )
 
 
@@ -85,11 +85,14 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
 
 def connection_value(config: EmulatorConfig, endpoint: str) -> str:
     """The ``AIRFLOW_CONN_EMR_RAY_DEFAULT`` JSON for an emulator at ``endpoint``."""
-    extra = {"region_id": config.region_id, "workspace_id": config.workspace_id, "endpoint": endpoint}
-    conn = {"conn_type": "emr_ray", "login": config.access_key_id, "password": config.access_key_secret, "extra": extra}
-    if config.security_token:
-        extra["security_token"] = config.security_token
-    return json.dumps(conn, separators=(",", ":"))
+    return conn_json(
+        endpoint,
+        login=config.access_key_id,
+        password=config.access_key_secret,
+        region_id=config.region_id,
+        workspace_id=config.workspace_id,
+        security_token=config.security_token or None,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,29 @@ DEFAULT_REGION = "cn-hangzhou"
 DEFAULT_WORKSPACE = "w-d2d82aa09155"
 DEFAULT_RELEASE = "ray-1.0.0 (Ray 2.47.1, Python 3.12)"
 
+
+def conn_json(
+    endpoint: str,
+    *,
+    login: str | None = DEFAULT_ACCESS_KEY_ID,
+    password: str | None = DEFAULT_ACCESS_KEY_SECRET,
+    region_id: str | None = DEFAULT_REGION,
+    workspace_id: str | None = DEFAULT_WORKSPACE,
+    **extra: Any,
+) -> str:
+    """The ``emr_ray`` Airflow connection (``AIRFLOW_CONN_…`` JSON) for an API at ``endpoint``.
+
+    The one place that builds this JSON: the emulator's CLI prints it, and the tests, the demo
+    and the benchmarks use it. ``extra`` adds extras (``security_token``, ``timeout``, ...);
+    extras given as None are left out.
+    """
+    import json
+
+    extras = {"region_id": region_id, "workspace_id": workspace_id, "endpoint": endpoint, **extra}
+    conn: dict[str, Any] = {"conn_type": "emr_ray", "login": login, "password": password}
+    conn["extra"] = {k: v for k, v in extras.items() if v is not None}
+    return json.dumps({k: v for k, v in conn.items() if v is not None}, separators=(",", ":"))
+
 FAULT_KINDS = ("500", "503", "429", "latency", "drop", "malformed", "cluster_error")
 _KIND_ALIASES = {
     "http500": "500",
