@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import platform
-import signal
+import shlex
 import statistics
 import subprocess
 import sys
@@ -18,15 +18,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-BENCH_DIR = Path(__file__).resolve().parent
+from devtools import REPO as ROOT
+from devtools.env import isolate, isolated_env, throwaway_home
 
-# The emulator's well-known local credentials (config.DEFAULT_*), repeated here so the
-# benchmarks can build connections without importing the package in the parent process.
-AK = "LTAI5tTestAccessKeyId01"
-SECRET = "test-secret-0123456789abcdefghij"
-REGION = "cn-hangzhou"
-WORKSPACE = "w-d2d82aa09155"
+BENCH_DIR = Path(__file__).resolve().parent
 
 
 # ------------------------------------------------------------------------------------ env
@@ -41,10 +36,10 @@ def python_env(**extra: str) -> dict[str, str]:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.setdefault("PYTHONPYCACHEPREFIX", os.path.join(tempfile.gettempdir(), "emr-ray-bench-pycache"))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH", ""), str(ROOT)) if p)
-    env.setdefault("AIRFLOW_HOME", airflow_home())
-    env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    env.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
-    env.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+    home = env.setdefault("AIRFLOW_HOME", airflow_home())
+    for key, value in isolated_env(home).items():
+        if key != "AIRFLOW__LOGGING__LOGGING_LEVEL":  # Airflow's own default, unless the parent set one
+            env.setdefault(key, value)
     env.update(extra)
     return env
 
@@ -54,38 +49,35 @@ _HOME: str | None = None
 
 def setup_airflow_env(log_level: str = "WARNING") -> None:
     """The same isolation for this (parent) process, before it imports airflow."""
-    os.environ.setdefault("AIRFLOW_HOME", airflow_home())
-    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
-    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", log_level)
-    os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+    isolate(os.environ, os.environ.get("AIRFLOW_HOME") or airflow_home(), log_level)
 
 
 def airflow_home() -> str:
     """One throw-away AIRFLOW_HOME per benchmark process (and its children)."""
     global _HOME
     if _HOME is None:
-        _HOME = os.environ.get("EMR_RAY_BENCH_AIRFLOW_HOME")
-        if not _HOME:  # made here: removed when this (the parent) process exits
-            import atexit
-            import shutil
-
-            _HOME = tempfile.mkdtemp(prefix="emr-ray-bench-home-")
-            atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
+        # Made by the first (parent) process, removed when it exits; its children inherit it.
+        _HOME = os.environ.get("EMR_RAY_BENCH_AIRFLOW_HOME") or str(throwaway_home("emr-ray-bench-home-"))
         os.environ["EMR_RAY_BENCH_AIRFLOW_HOME"] = _HOME
     return _HOME
 
 
-def connection_json(endpoint: str, **extra: Any) -> str:
-    """The ``AIRFLOW_CONN_EMR_RAY_DEFAULT`` value for an emulator at ``endpoint``."""
-    return json.dumps(
-        {
-            "conn_type": "emr_ray",
-            "login": AK,
-            "password": SECRET,
-            "extra": {"region_id": REGION, "workspace_id": WORKSPACE, "endpoint": endpoint, **extra},
-        }
-    )
+@dataclass(frozen=True)
+class Credentials:
+    """What an ``emr_ray`` connection JSON holds (the emulator's key pair, region, workspace)."""
+
+    access_key_id: str
+    access_key_secret: str
+    region_id: str
+    workspace_id: str
+    endpoint: str
+
+    @classmethod
+    def of(cls, connection: str) -> Credentials:
+        """Read from ``AIRFLOW_CONN_EMR_RAY_DEFAULT``'s value (built by the emulator's ``conn_json``)."""
+        conn = json.loads(connection)
+        extra = conn["extra"]
+        return cls(conn["login"], conn["password"], extra["region_id"], extra["workspace_id"], extra["endpoint"])
 
 
 # ------------------------------------------------------------------------------- emulator
@@ -93,11 +85,19 @@ def connection_json(endpoint: str, **extra: Any) -> str:
 
 @dataclass
 class EmulatorProcess:
-    """``python -m airflow_provider_emr_ray.emulator`` in its own process group."""
+    """``python -m airflow_provider_emr_ray.emulator`` in its own process group.
+
+    ``connection`` is the ``AIRFLOW_CONN_EMR_RAY_DEFAULT`` value the emulator printed for itself
+    (so the benchmarks build no connection and need not import the emulator)."""
 
     proc: subprocess.Popen
     endpoint: str
+    connection: str
     log_path: str
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials.of(self.connection)
 
     @property
     def port(self) -> int:
@@ -123,57 +123,59 @@ class EmulatorProcess:
 
 
 @contextlib.contextmanager
-def emulator_process(*args: str, startup_timeout: float = 60.0) -> Iterator[EmulatorProcess]:
-    """Start the emulator CLI on a free loopback port (``--port 0``), control routes on,
-    job execution off; yield once it printed its endpoint; stop its whole process group."""
+def emulator_process(
+    *args: str, control: bool = True, command: Sequence[str] | None = None, startup_timeout: float = 60.0
+) -> Iterator[EmulatorProcess]:
+    """Start the emulator CLI on a free loopback port (``--port 0``), job execution off, control
+    routes on (unless ``control`` is false); yield once it printed its endpoint and connection;
+    stop its whole process group.
+
+    :param args: Further emulator arguments (delays, faults).
+    :param control: Serve the ``/__emulator__`` routes (``stats()`` needs them).
+    :param command: Another server to start instead; it prints ``EMR_RAY_EMULATOR_ENDPOINT=``
+        only (``connection`` is empty).
+    """
+    # Imported here: importing any emulator module loads the whole emulator (starlette, uvicorn),
+    # which a measured child process importing this module must not carry.
+    from airflow_provider_emr_ray.emulator.procgroup import stop_group
+
     log = tempfile.NamedTemporaryFile(prefix="emr-ray-bench-emulator-", suffix=".log", delete=False)
-    cmd = [
+    cmd = list(command or [
         sys.executable, "-m", "airflow_provider_emr_ray.emulator", "--host", "127.0.0.1", "--port", "0",
-        "--no-exec", "--enable-control", "--log-level", "warning", *args,
-    ]  # fmt: skip
+        "--no-exec", *(["--enable-control"] if control else []), "--log-level", "warning", *args,
+    ])  # fmt: skip
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=python_env(), cwd=str(ROOT), start_new_session=True
     )
     try:
-        endpoint = None
+        printed: dict[str, str] = {}
+        last = "EMR_RAY_EMULATOR_ENDPOINT" if command else "AIRFLOW_CONN_EMR_RAY_DEFAULT"  # printed last
         deadline = time.monotonic() + startup_timeout
         assert proc.stdout is not None
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and last not in printed:
             line = proc.stdout.readline()
             if not line:
                 break
-            if line.startswith("EMR_RAY_EMULATOR_ENDPOINT="):
-                endpoint = line.split("=", 1)[1].strip()
-                break
-        if endpoint is None:
+            name, sep, value = line.strip().partition("=")
+            if sep and name in ("EMR_RAY_EMULATOR_ENDPOINT", "AIRFLOW_CONN_EMR_RAY_DEFAULT"):
+                printed[name] = shlex.split(value)[0]  # the connection is printed shell-quoted
+        if "EMR_RAY_EMULATOR_ENDPOINT" not in printed:
             raise RuntimeError(f"the emulator did not print its endpoint (see {log.name})")
-        handle = EmulatorProcess(proc=proc, endpoint=endpoint, log_path=log.name)
-        for _ in range(200):  # the socket is bound before the line is printed; wait for uvicorn
+        handle = EmulatorProcess(
+            proc=proc,
+            endpoint=printed["EMR_RAY_EMULATOR_ENDPOINT"],
+            connection=printed.get("AIRFLOW_CONN_EMR_RAY_DEFAULT", ""),
+            log_path=log.name,
+        )
+        for _ in range(200 if control else 0):  # the socket is bound before the lines are printed; wait for uvicorn
             with contextlib.suppress(OSError):
                 handle.stats()
                 break
             time.sleep(0.05)
         yield handle
     finally:
-        stop_process_group(proc)
+        stop_group(proc)
         log.close()
-
-
-def stop_process_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
-    """SIGTERM the process group started for ``proc``, then SIGKILL what is left."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-    for stream in (proc.stdout, proc.stdin, proc.stderr):
-        if stream is not None:
-            with contextlib.suppress(Exception):
-                stream.close()
 
 
 # ----------------------------------------------------------------------------- statistics

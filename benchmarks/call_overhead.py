@@ -37,14 +37,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from benchmarks._common import (
-    AK,
-    REGION,
-    SECRET,
-    WORKSPACE,
+    Credentials,
     Figure,
     Summary,
     alternate,
-    connection_json,
     cpu_now,
     emulator_process,
     paired_ratio,
@@ -58,12 +54,12 @@ TARGET_VS_FLOOR = 1.15
 TARGET_SIGN = 1.0
 
 
-def _prepare_airflow_env(endpoint: str) -> None:
+def _prepare_airflow_env(connection: str) -> None:
     setup_airflow_env()
-    os.environ["AIRFLOW_CONN_EMR_RAY_DEFAULT"] = connection_json(endpoint)
+    os.environ["AIRFLOW_CONN_EMR_RAY_DEFAULT"] = connection
 
 
-def measure_calls(endpoint: str, *, batch: int, rounds: int, warmup: int) -> dict[str, Any]:
+def measure_calls(creds: Credentials, *, batch: int, rounds: int, warmup: int) -> dict[str, Any]:
     import httpx
     from alibabacloud_emr_serverless_spark20230808.client import Client as SdkClient
     from alibabacloud_tea_openapi.models import Config
@@ -77,14 +73,16 @@ def measure_calls(endpoint: str, *, batch: int, rounds: int, warmup: int) -> dic
         head_spec={"cpu": 2, "memory": "8Gi"},
         worker_spec=[{"group_name": "cpu", "worker_type": "CPU", "replica": 2, "cpu": 4, "memory": "16Gi"}],
     )
+    endpoint, workspace = creds.endpoint, creds.workspace_id
     port = urlsplit(endpoint).port
     sdk = SdkClient(
         Config(
-            access_key_id=AK, access_key_secret=SECRET, endpoint=f"127.0.0.1:{port}", protocol="http", region_id=REGION
-        )
+            access_key_id=creds.access_key_id, access_key_secret=creds.access_key_secret,
+            endpoint=f"127.0.0.1:{port}", protocol="http", region_id=creds.region_id,
+        )  # fmt: skip
     )
     floor_client = httpx.Client()
-    prepared = api.build_request("GetRayCluster", {"workspaceId": WORKSPACE, "clusterId": cluster_id})
+    prepared = api.build_request("GetRayCluster", {"workspaceId": workspace, "clusterId": cluster_id})
     url = endpoint + prepared.target
     host = urlsplit(endpoint).netloc
 
@@ -92,21 +90,21 @@ def measure_calls(endpoint: str, *, batch: int, rounds: int, warmup: int) -> dic
         return [
             signing.sign_headers(
                 method="GET", host=host, path=prepared.path, query=prepared.query, body=None,
-                action="GetRayCluster", access_key_id=AK, access_key_secret=SECRET,
+                action="GetRayCluster", access_key_id=creds.access_key_id, access_key_secret=creds.access_key_secret,
             )  # fmt: skip
             for _ in range(n)
         ]
 
     # Same answer for every client (and warm-up: connections, lazy imports, model schemas).
     ours_model = hook.get_ray_cluster(cluster_id)
-    sdk_body = sdk.get_ray_cluster(WORKSPACE, cluster_id).body
+    sdk_body = sdk.get_ray_cluster(workspace, cluster_id).body
     floor_resp = floor_client.get(url, headers=presigned(1)[0])
     assert floor_resp.status_code == 200, floor_resp.text
     assert ours_model.cluster_id == sdk_body.cluster_id == cluster_id
     assert ours_model.state == sdk_body.state == "Running"
     for _ in range(warmup):
         hook.get_ray_cluster(cluster_id)
-        sdk.get_ray_cluster(WORKSPACE, cluster_id)
+        sdk.get_ray_cluster(workspace, cluster_id)
     for h in presigned(warmup):
         floor_client.get(url, headers=h).read()
 
@@ -126,7 +124,7 @@ def measure_calls(endpoint: str, *, batch: int, rounds: int, warmup: int) -> dic
 
     def sdk_batch() -> int:
         for _ in range(batch):
-            sdk.get_ray_cluster(WORKSPACE, cluster_id)
+            sdk.get_ray_cluster(workspace, cluster_id)
         return batch
 
     def floor() -> float:
@@ -157,12 +155,13 @@ def measure_calls(endpoint: str, *, batch: int, rounds: int, warmup: int) -> dic
     return results
 
 
-def measure_signing(*, batch: int, rounds: int) -> dict[str, Any]:
+def measure_signing(creds: Credentials, *, batch: int, rounds: int) -> dict[str, Any]:
     from alibabacloud_tea_openapi.utils import Utils
 
     from airflow_provider_emr_ray.client import actions as api, signing
 
-    prepared = api.build_request("GetRayCluster", {"workspaceId": WORKSPACE, "clusterId": "ray-0123456789abcdef"})
+    ak, secret = creds.access_key_id, creds.access_key_secret
+    prepared = api.build_request("GetRayCluster", {"workspaceId": creds.workspace_id, "clusterId": "ray-0123456789abcdef"})
     host = "emr-serverless-spark.cn-hangzhou.aliyuncs.com"
     algo = "ACS3-HMAC-SHA256"
 
@@ -178,13 +177,13 @@ def measure_signing(*, batch: int, rounds: int) -> dict[str, Any]:
         payload_hash = Utils.hash(b"", algo).hex()
         headers["x-acs-content-sha256"] = payload_hash
         request = SimpleNamespace(method="GET", pathname=prepared.path, query=prepared.query, headers=headers)
-        headers["Authorization"] = Utils.get_authorization(request, algo, payload_hash, AK, SECRET)
+        headers["Authorization"] = Utils.get_authorization(request, algo, payload_hash, ak, secret)
         return headers
 
     def ours_headers(date: str | None = None, nonce: str | None = None) -> dict[str, str]:
         return signing.sign_headers(
             method="GET", host=host, path=prepared.path, query=prepared.query, body=None, action="GetRayCluster",
-            access_key_id=AK, access_key_secret=SECRET, date=date, nonce=nonce,
+            access_key_id=ak, access_key_secret=secret, date=date, nonce=nonce,
         )  # fmt: skip
 
     # Same headers in, same Authorization out.
@@ -207,12 +206,12 @@ def measure_signing(*, batch: int, rounds: int) -> dict[str, Any]:
 def run(quick: bool = False) -> list[Figure]:
     batch, rounds, warmup = (100, 3, 50) if quick else (200, 15, 200)
     with emulator_process("--delay", "0") as emu:
-        _prepare_airflow_env(emu.endpoint)
+        _prepare_airflow_env(emu.connection)
         server_cpu0 = emu.cpu_seconds()
-        calls = measure_calls(emu.endpoint, batch=batch, rounds=rounds, warmup=warmup)
+        calls = measure_calls(emu.credentials, batch=batch, rounds=rounds, warmup=warmup)
         server_cpu = emu.cpu_seconds() - server_cpu0
         stats = emu.stats()
-    sign = measure_signing(batch=2000 if quick else 10000, rounds=3 if quick else 9)
+    sign = measure_signing(emu.credentials, batch=2000 if quick else 10000, rounds=3 if quick else 9)
 
     ours, sdk, floor = (Summary.of(calls[k]) for k in ("ours", "sdk", "floor"))
     vs_sdk = paired_ratio(calls["ours"], calls["sdk"])

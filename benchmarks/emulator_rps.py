@@ -4,7 +4,7 @@ Starts ``python -m airflow_provider_emr_ray.emulator`` in a subprocess (uvicorn,
 off), submits one job, warms up, then sends N signed GetRayJob requests per repeat and prints the
 median and spread of requests per second::
 
-    python benchmarks/emulator_rps.py --requests 5000 --repeats 5 [--processes 2] [--concurrency 1]
+    python -m benchmarks.emulator_rps --requests 5000 --repeats 5 [--processes 2] [--concurrency 1]
 
 Requests are signed per call with ``signing.sign_headers`` (a fresh nonce each time) and built
 with ``api.build_request``, exactly like the hook does, so the figure includes client signing.
@@ -13,27 +13,19 @@ with ``api.build_request``, exactly like the hook does, so the figure includes c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from airflow_provider_emr_ray.client import actions as api, signing  # noqa: E402
-from airflow_provider_emr_ray.emulator.config import (  # noqa: E402
-    DEFAULT_ACCESS_KEY_ID,
-    DEFAULT_ACCESS_KEY_SECRET,
-    DEFAULT_WORKSPACE,
-)
+from airflow_provider_emr_ray.client import actions as api, signing
+from benchmarks._common import Credentials, emulator_process
 
 
 # A trivial uvicorn app answering every request with a GetRayJob-sized JSON body, without any
@@ -55,34 +47,10 @@ uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifesp
 """
 
 
-def start_emulator(baseline: bool = False) -> tuple[subprocess.Popen, str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    command = [sys.executable, "-m", "airflow_provider_emr_ray.emulator", "--port", "0", "--no-exec", "--delay", "0",
-               "--log-level", "warning"]
-    if baseline:
-        command = [sys.executable, "-c", _BASELINE]
-    proc = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-        cwd=str(ROOT),
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if line.startswith("EMR_RAY_EMULATOR_ENDPOINT="):
-            return proc, line.split("=", 1)[1].strip()
-    proc.kill()
-    raise RuntimeError("the emulator did not print its endpoint")
-
-
-def call(client: httpx.Client, endpoint: str, action: str, params: dict, body: dict | None = None) -> httpx.Response:
-    prepared = api.build_request(action, {"workspaceId": DEFAULT_WORKSPACE, **params}, None, body)
+def call(
+    client: httpx.Client, creds: Credentials, endpoint: str, action: str, params: dict, body: dict | None = None
+) -> httpx.Response:
+    prepared = api.build_request(action, {"workspaceId": creds.workspace_id, **params}, None, body)
     headers = signing.sign_headers(
         method=prepared.action.method,
         host=urlsplit(endpoint).netloc,
@@ -90,40 +58,22 @@ def call(client: httpx.Client, endpoint: str, action: str, params: dict, body: d
         query=prepared.query,
         body=prepared.body,
         action=action,
-        access_key_id=DEFAULT_ACCESS_KEY_ID,
-        access_key_secret=DEFAULT_ACCESS_KEY_SECRET,
+        access_key_id=creds.access_key_id,
+        access_key_secret=creds.access_key_secret,
     )
     return client.request(prepared.action.method, endpoint + prepared.target, headers=headers, content=prepared.body)
 
 
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User+system CPU time of a process (Linux), to report the server's cost per request."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            fields = fh.read().rsplit(b")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return float("nan")
-
-
-def _thread_batch(endpoint: str, sid: str, counts: list[int], barrier, results) -> None:
+def _thread_batch(creds: Credentials, endpoint: str, sid: str, counts: list[int], barrier, results) -> None:
     """One client process: len(counts) threads, one keep-alive httpx.Client each."""
     clients = [httpx.Client(timeout=30) for _ in counts]
     for client in clients:  # open the keep-alive connection outside the timed region
-        call(client, endpoint, "GetRayJob", {"submissionId": sid}).raise_for_status()
+        call(client, creds, endpoint, "GetRayJob", {"submissionId": sid}).raise_for_status()
     failures: list[str] = []
 
     def worker(client: httpx.Client, count: int) -> None:
         for _ in range(count):
-            resp = call(client, endpoint, "GetRayJob", {"submissionId": sid})
+            resp = call(client, creds, endpoint, "GetRayJob", {"submissionId": sid})
             if resp.status_code != 200:
                 failures.append(resp.text)
 
@@ -139,7 +89,7 @@ def _thread_batch(endpoint: str, sid: str, counts: list[int], barrier, results) 
         client.close()
 
 
-def run_batch(endpoint: str, sid: str, n: int, concurrency: int, processes: int) -> float:
+def run_batch(creds: Credentials, endpoint: str, sid: str, n: int, concurrency: int, processes: int) -> float:
     """Send ``n`` GetRayJob requests from ``processes`` x ``concurrency`` clients; return req/s."""
     workers = processes * concurrency
     per = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
@@ -147,7 +97,10 @@ def run_batch(endpoint: str, sid: str, n: int, concurrency: int, processes: int)
     barrier = ctx.Barrier(processes + 1)
     results = ctx.Queue()
     procs = [
-        ctx.Process(target=_thread_batch, args=(endpoint, sid, per[i * concurrency : (i + 1) * concurrency], barrier, results))
+        ctx.Process(
+            target=_thread_batch,
+            args=(creds, endpoint, sid, per[i * concurrency : (i + 1) * concurrency], barrier, results),
+        )
         for i in range(processes)
     ]
     for p in procs:
@@ -176,29 +129,26 @@ def main() -> int:
                     help="client processes (a single httpx client costs ~2x the server's CPU per request)")
     args = ap.parse_args()
 
-    proc, endpoint = start_emulator()
-    bproc = bendpoint = None
-    try:
+    with contextlib.ExitStack() as running:
+        emu = running.enter_context(emulator_process("--delay", "0", control=False))
+        creds, endpoint = emu.credentials, emu.endpoint
         with httpx.Client(timeout=30) as client:
-            resp = call(client, endpoint, "SubmitRayJob", {}, {"entrypoint": "python main.py", "name": "bench"})
+            resp = call(client, creds, endpoint, "SubmitRayJob", {}, {"entrypoint": "python main.py", "name": "bench"})
             resp.raise_for_status()
             sid = resp.json()["submissionId"]
-        run_batch(endpoint, sid, args.warmup, args.concurrency, args.processes)
+        run_batch(creds, endpoint, sid, args.warmup, args.concurrency, args.processes)
+        bendpoint = None
         if args.baseline:
-            bproc, bendpoint = start_emulator(baseline=True)
-            run_batch(bendpoint, sid, args.warmup, args.concurrency, args.processes)
+            bendpoint = running.enter_context(emulator_process(command=[sys.executable, "-c", _BASELINE])).endpoint
+            run_batch(creds, bendpoint, sid, args.warmup, args.concurrency, args.processes)
         rates, base, cpu = [], [], 0.0
         for _ in range(args.repeats):  # interleaved, so both see the same machine load
-            cpu0 = cpu_seconds(proc.pid)
-            rates.append(run_batch(endpoint, sid, args.requests, args.concurrency, args.processes))
-            cpu += cpu_seconds(proc.pid) - cpu0
+            cpu0 = emu.cpu_seconds()
+            rates.append(run_batch(creds, endpoint, sid, args.requests, args.concurrency, args.processes))
+            cpu += emu.cpu_seconds() - cpu0
             if bendpoint:
-                base.append(run_batch(bendpoint, sid, args.requests, args.concurrency, args.processes))
+                base.append(run_batch(creds, bendpoint, sid, args.requests, args.concurrency, args.processes))
         server_us = cpu / (args.requests * args.repeats) * 1e6
-    finally:
-        stop(proc)
-        if bproc is not None:
-            stop(bproc)
     med = statistics.median(rates)
     print(f"GetRayJob over loopback: {args.requests} requests x {args.repeats} repeats, "
           f"{args.processes} client process(es) x {args.concurrency} thread(s)")

@@ -58,13 +58,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._common import (
-    AK,
     ROOT,
-    SECRET,
-    WORKSPACE,
+    Credentials,
     Figure,
     Summary,
-    connection_json,
     emulator_process,
     paired_ratio,
     print_figures,
@@ -72,8 +69,8 @@ from benchmarks._common import (
     results_dir,
     save_json,
     setup_airflow_env,
-    stop_process_group,
 )
+from devtools.emulator import NO_DELAYS, cli_args
 
 TARGET_CPU_RATIO = 1.25
 TARGET_RSS_MB = 200.0
@@ -236,42 +233,40 @@ async def _child_ours(jobs: list[list[Any]], poll: float, ready: dict[str, Any])
     }
 
 
+def _signed_get_job(creds: Credentials, sid: str) -> tuple[str, dict[str, str]]:
+    """The URL of GetRayJob ``sid`` and a freshly signed header set for it (the reference side)."""
+    from airflow_provider_emr_ray.client import actions as api, signing
+
+    prepared = api.build_request("GetRayJob", {"workspaceId": creds.workspace_id, "submissionId": sid})
+    headers = signing.sign_headers(
+        method="GET", host=creds.endpoint.split("://", 1)[1], path=prepared.path, query=prepared.query, body=None,
+        action="GetRayJob", access_key_id=creds.access_key_id, access_key_secret=creds.access_key_secret,
+    )  # fmt: skip
+    return creds.endpoint + prepared.target, headers
+
+
 async def _child_ref(jobs: list[list[Any]], poll: float, ready: dict[str, Any]) -> dict[str, Any]:
     import httpx
 
-    from airflow_provider_emr_ray.client import actions as api, signing
-
-    endpoint = ready["endpoint"]
-    host = endpoint.split("://", 1)[1]
+    creds = ready["creds"]
     plan = []
     for sid, seconds in jobs:  # header sets signed before the measurement (see the docstring)
-        prepared = api.build_request("GetRayJob", {"workspaceId": WORKSPACE, "submissionId": sid})
         n = math.ceil((seconds + 3) / poll) + 3
-        headers = [
-            signing.sign_headers(
-                method="GET", host=host, path=prepared.path, query=prepared.query, body=None, action="GetRayJob",
-                access_key_id=AK, access_key_secret=SECRET,
-            )  # fmt: skip
-            for _ in range(n)
-        ]
-        plan.append((endpoint + prepared.target, headers))
+        signed = [_signed_get_job(creds, sid) for _ in range(n)]
+        plan.append((signed[0][0], [h for _, h in signed], sid))
     client = ready["client"]
     gate = asyncio.Semaphore(REF_IN_FLIGHT)
     counts = [0] * len(plan)
     extra_signed = [0]
 
-    async def run_one(i: int, url: str, headers: list[dict[str, str]]) -> None:
+    async def run_one(i: int, url: str, headers: list[dict[str, str]], sid: str) -> None:
         k = 0
         while True:
             if k < len(headers):
                 h = headers[k]
             else:  # more polls than planned: sign now (counted)
                 extra_signed[0] += 1
-                prepared = api.build_request("GetRayJob", {"workspaceId": WORKSPACE, "submissionId": url.rsplit("/", 1)[1]})
-                h = signing.sign_headers(
-                    method="GET", host=host, path=prepared.path, query=prepared.query, body=None, action="GetRayJob",
-                    access_key_id=AK, access_key_secret=SECRET,
-                )  # fmt: skip
+                h = _signed_get_job(creds, sid)[1]
             k += 1
             try:
                 async with gate:
@@ -287,7 +282,7 @@ async def _child_ref(jobs: list[list[Any]], poll: float, ready: dict[str, Any]) 
     probe = _Probe()
     probe_task = asyncio.create_task(probe.run())
     rss0, cpu0, t0 = _rss_mb(), time.process_time(), time.perf_counter()
-    finished = await _gather_capped([run_one(i, url, hs) for i, (url, hs) in enumerate(plan)], ready["max_seconds"])
+    finished = await _gather_capped([run_one(i, *planned) for i, planned in enumerate(plan)], ready["max_seconds"])
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
     probe.stop()
     await probe_task
@@ -310,10 +305,10 @@ def child_main(side: str, poll: float, warm_sid: str, max_seconds: float) -> int
     log lines) is sent to stderr."""
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
-    endpoint = json.loads(os.environ["AIRFLOW_CONN_EMR_RAY_DEFAULT"])["extra"]["endpoint"]
+    creds = Credentials.of(os.environ["AIRFLOW_CONN_EMR_RAY_DEFAULT"])
 
     async def main() -> dict[str, Any]:
-        ready: dict[str, Any] = {"endpoint": endpoint}
+        ready: dict[str, Any] = {"creds": creds}
         if side == "ours":
             from airflow_provider_emr_ray.triggers.emr_ray import RayJobStatusTrigger
 
@@ -326,18 +321,13 @@ def child_main(side: str, poll: float, warm_sid: str, max_seconds: float) -> int
             import httpx
 
             import airflow.triggers.base  # noqa: F401 - the same process heap as a triggerer's
-            from airflow_provider_emr_ray.client import actions as api, signing
 
             ready["client"] = httpx.AsyncClient(
                 timeout=30.0,
                 limits=httpx.Limits(max_connections=REF_IN_FLIGHT, max_keepalive_connections=REF_IN_FLIGHT),
             )
-            prepared = api.build_request("GetRayJob", {"workspaceId": WORKSPACE, "submissionId": warm_sid})
-            h = signing.sign_headers(
-                method="GET", host=endpoint.split("://", 1)[1], path=prepared.path, query=prepared.query, body=None,
-                action="GetRayJob", access_key_id=AK, access_key_secret=SECRET,
-            )  # fmt: skip
-            r = await ready["client"].get(endpoint + prepared.target, headers=h)
+            url, h = _signed_get_job(creds, warm_sid)
+            r = await ready["client"].get(url, headers=h)
             assert r.status_code == 200, r.text
         if os.environ.get("EMR_RAY_BENCH_GC_FREEZE"):  # experiment: a triggerer that freezes its start-up heap
             import gc
@@ -427,7 +417,9 @@ async def _submit_jobs(endpoint: str, cluster_id: str, n: int, window: int) -> l
 def _one_run(
     emu: Any, side: str, n: int, poll: float, window: int, cluster_id: str, warm_sid: str, log: Path, max_seconds: float
 ) -> dict[str, Any]:
-    env = python_env(AIRFLOW_CONN_EMR_RAY_DEFAULT=connection_json(emu.endpoint))
+    from airflow_provider_emr_ray.emulator.procgroup import stop_group  # not in the measured child
+
+    env = python_env(AIRFLOW_CONN_EMR_RAY_DEFAULT=emu.connection)
     env.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
     with open(log, "a") as errlog:
         errlog.write(f"\n===== {side} n={n} =====\n")
@@ -458,7 +450,7 @@ def _one_run(
             after = emu.stats()
             os.unlink(fh.name)
         finally:
-            stop_process_group(proc)
+            stop_group(proc)
     if result is None:
         raise RuntimeError(f"trigger-scale child ({side}, {n}) gave no result (exit {proc.returncode}, see {log})")
     polls = after["calls"].get("GetRayJob", 0) - before["calls"].get("GetRayJob", 0)
@@ -528,8 +520,7 @@ def run(
     log = Path(tempfile.gettempdir()) / "emr-ray-bench-trigger-scale.log"
     log.write_text("")
     runs: list[dict[str, Any]] = []
-    args = ["--job-submit-delay", "0", "--job-pending-delay", "0", "--cluster-start-delay", "0",
-            "--job-run-duration", "100000"]  # fmt: skip
+    args = cli_args({**NO_DELAYS, "job_run_duration": 100000})  # jobs end by their deadline
     setup_airflow_env()
     idle = idle_triggerer_gc()
     runs.append(idle)
@@ -539,7 +530,7 @@ def run(
         flush=True,
     )
     with emulator_process(*args) as emu:
-        os.environ["AIRFLOW_CONN_EMR_RAY_DEFAULT"] = connection_json(emu.endpoint)
+        os.environ["AIRFLOW_CONN_EMR_RAY_DEFAULT"] = emu.connection
         from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
 
         hook = EmrRayHook()

@@ -44,4 +44,4 @@ pip_install -e . ${AIRFLOW_VERSION:+"apache-airflow==$AIRFLOW_VERSION"}
 mkdir -p .demo
 echo '*' > .demo/.gitignore   # nothing the demo writes is ever committed
 echo "== running the demo (state under .demo/, Ctrl-C stops everything)"
-exec "$VENV/bin/python" scripts/demo.py "$@"
+exec "$VENV/bin/python" -m devtools.demo "$@"   # devtools/demo.py, run from the repository root

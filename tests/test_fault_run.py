@@ -2,7 +2,7 @@
 against the emulator failing about 20% of the calls (500/503, 429 with Retry-After, dropped
 connections, some of them after the call took effect, and added latency), until at least 100
 API calls were made. The full run (1,000 calls) is ``python -m benchmarks.faults``; both use
-:func:`benchmarks.faults.run_campaign`.
+:func:`devtools.campaign.run_campaign`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def campaign() -> Any:
-    from benchmarks.faults import run_campaign
+    from devtools.campaign import run_campaign
 
     return run_campaign(min_calls=100, seed=11)
 

@@ -21,8 +21,6 @@ import contextlib
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +31,11 @@ from typing import Any
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from airflow_provider_emr_ray.emulator.procgroup import stop_group
+from devtools import REPO as REPO_ROOT
+from devtools.airflow_stack import free_port
+from devtools.env import NO_CLOUD_CREDENTIALS
+
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"
 INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install-browser.sh"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
@@ -183,12 +185,6 @@ def emulator() -> Iterator[Any]:
 # ------------------------------------------------------------------------------------ Airflow
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class AirflowApiServer:
     """A live ``airflow api-server`` on loopback with its own ``AIRFLOW_HOME``."""
@@ -204,19 +200,11 @@ class AirflowApiServer:
         port = self.url.rsplit(":", 1)[1]
         # One process group: `db migrate`, then the api-server and its uvicorn worker.
         script = 'set -e; "$0" -m airflow db migrate; exec "$0" -m airflow api-server -H 127.0.0.1 -p "$1" -w 1'
-        log = self.log_path.open("wb")
-        try:
+        with self.log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
-                ["bash", "-c", script, sys.executable, port],
-                env=self.env,
-                cwd=self.home,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        finally:
-            log.close()
+                ["bash", "-c", script, sys.executable, port], env=self.env, cwd=self.home,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
 
     def log_tail(self, chars: int = 4000) -> str:
         try:
@@ -257,19 +245,9 @@ class AirflowApiServer:
                     self.proc.wait(timeout=0.25)  # the poll interval; returns at once if it died
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        # Workers left behind in the group (the leader may exit first).
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        """SIGTERM the whole process group, then SIGKILL what is left (workers may outlive the leader)."""
+        if self.proc is not None:
+            stop_group(self.proc, grace=20)
 
     def get_json(self, path: str) -> Any:
         import httpx
@@ -321,10 +299,10 @@ def _airflow_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airfl
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
         AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
         # The credentials SDK must never look for a real metadata service from the api-server.
-        ALIBABA_CLOUD_ECS_METADATA_DISABLED="true",
+        **NO_CLOUD_CREDENTIALS,
     )
     server = AirflowApiServer(
-        url=f"http://127.0.0.1:{_free_port()}", home=home, env=env, log_path=home / "api-server.log"
+        url=f"http://127.0.0.1:{free_port()}", home=home, env=env, log_path=home / "api-server.log"
     )
     server.start()
     try:

@@ -27,9 +27,12 @@ from urllib.parse import urlsplit
 import airflow as airflow_pkg
 import pytest
 
-from airflow_provider_emr_ray.emulator import (
+from airflow_provider_emr_ray.emulator.config import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_ACCESS_KEY_SECRET,
+    DEFAULT_REGION as REGION,
+    DEFAULT_WORKSPACE as WORKSPACE,
+    conn_json,
 )
 from airflow_provider_emr_ray.get_provider_info import (
     CONN_FIELDS,
@@ -43,8 +46,6 @@ pytestmark = pytest.mark.browser
 CONN_TYPE = get_provider_info()["connection-types"][0]
 HOOK_NAME = CONN_TYPE["hook-name"]  # what the type dropdown shows
 CONN_ID = "emr_ray_browser"
-REGION = "cn-hangzhou"
-WORKSPACE = "w-d2d82aa09155"
 WRONG_SECRET = "wrong-secret-Zq81vXo3pLk5mN7bT2yR"
 
 HIDDEN = UI_FIELD_BEHAVIOUR["hidden-fields"]
@@ -311,12 +312,14 @@ def test_saved_connection_is_read_by_the_hook(
 
     # What a worker gets: the stored connection in clear text, handed to the hook as AIRFLOW_CONN_*.
     stored = airflow.connection(CONN_ID)
+    assert stored["conn_type"] == "emr_ray"
     assert stored["password"] == DEFAULT_ACCESS_KEY_SECRET
+    extras = dict(stored["extra_dejson"])
     monkeypatch.setenv(
         f"AIRFLOW_CONN_{CONN_ID.upper()}",
-        json.dumps(
-            {"conn_type": stored["conn_type"], "login": stored["login"], "password": stored["password"],
-             "extra": stored["extra_dejson"]}
+        conn_json(
+            extras.pop("endpoint"), login=stored["login"], password=stored["password"],
+            region_id=extras.pop("region_id"), workspace_id=extras.pop("workspace_id"), **extras,
         ),
     )  # fmt: skip
     hook = EmrRayHook(CONN_ID)

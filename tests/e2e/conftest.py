@@ -1,34 +1,16 @@
 """Fixtures of the end-to-end tests: one real local Airflow + emulator per module.
 
-The stack is ``scripts/airflow_stack.py`` (the demo's), imported by path: ``scripts`` is not a
-package.
+The stack is :mod:`devtools.airflow_stack` (the demo's).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import signal
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-
-
-def _load_airflow_stack():
-    name = "airflow_stack"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / "airflow_stack.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses resolve their module through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-airflow_stack = _load_airflow_stack()
+from devtools import airflow_stack
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import urllib.request
 import warnings
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -79,7 +80,9 @@ def ids(stack, run) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def secrets(stack, hook, ids) -> dict[str, str]:
     """The real secret values, read back from the emulator (the deleted cluster stays readable)."""
-    from airflow_provider_emr_ray._waiting import url_token
+
+    def url_token(url: str | None) -> str | None:
+        return (parse_qs(urlsplit(url or "").query).get("token") or [None])[0]
 
     cluster = hook.get_ray_cluster(ids["cluster_id"])
     job = hook.get_ray_job(ids["submission_id"])

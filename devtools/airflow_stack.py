@@ -1,6 +1,6 @@
 """A real, local Airflow 3 plus the EMR Ray emulator: started, driven and stopped from Python.
 
-Used by ``scripts/demo.py`` (``bash scripts/demo.sh``) and by the end-to-end test
+Used by :mod:`devtools.demo` (``bash scripts/demo.sh``) and by the end-to-end test
 (``tests/e2e``). It starts:
 
 * the emulator (``python -m airflow_provider_emr_ray.emulator``) on a free loopback port, with a
@@ -13,17 +13,13 @@ Used by ``scripts/demo.py`` (``bash scripts/demo.sh``) and by the end-to-end tes
   interfaces): they get free ports.
 
 Each process runs in its own process group (session); :meth:`AirflowStack.stop` terminates the
-groups (SIGTERM, then SIGKILL after a grace period). ``stop`` is registered with ``atexit`` and
+groups (SIGTERM, then SIGKILL after a grace period, with
+:mod:`airflow_provider_emr_ray.emulator.procgroup`). ``stop`` is registered with ``atexit`` and
 is idempotent; :func:`install_signal_handlers` turns SIGTERM/SIGHUP into an orderly exit.
 
-Standard library only at import time, so it can be imported by path::
+Run it from the repository root to get a local Airflow with the example DAGs until Ctrl-C::
 
-    spec = importlib.util.spec_from_file_location("airflow_stack", "scripts/airflow_stack.py")
-    airflow_stack = importlib.util.module_from_spec(spec); spec.loader.exec_module(airflow_stack)
-
-Run it directly to get a local Airflow with the example DAGs until Ctrl-C::
-
-    python scripts/airflow_stack.py [--root .demo]
+    python -m devtools.airflow_stack [--root .demo/stack]
 """
 
 from __future__ import annotations
@@ -48,20 +44,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE_DAGS = REPO / "example_dags"
-
-REGION = "cn-hangzhou"
-WORKSPACE = "w-d2d82aa09155"
+from airflow_provider_emr_ray.emulator.config import DEFAULT_REGION as REGION
+from airflow_provider_emr_ray.emulator.config import DEFAULT_WORKSPACE as WORKSPACE
+from airflow_provider_emr_ray.emulator.config import conn_json
+from airflow_provider_emr_ray.emulator.procgroup import group_alive, kill_groups, signal_group, wait_group_gone
+from devtools import EXAMPLE_DAGS, REPO
+from devtools.emulator import cli_args
+from devtools.env import NO_CLOUD_CREDENTIALS
 
 #: Emulator timings: a cluster starts in 3 s; a job stays Pending 12 s before it runs, as on a
 #: real cluster where the runtime environment is set up first. Long enough for a sensor's first
 #: poke to find the job unfinished, so that it really defers to the triggerer.
-DEFAULT_EMULATOR_ARGS = (
-    "--cluster-start-delay", "3",
-    "--cluster-stop-delay", "1",
-    "--job-submit-delay", "0.5",
-    "--job-pending-delay", "12",
+DEFAULT_EMULATOR_ARGS = cli_args(
+    {"cluster_start_delay": 3, "cluster_stop_delay": 1, "job_submit_delay": 0.5, "job_pending_delay": 12}
 )
 
 TERMINAL_RUN_STATES = ("success", "failed")
@@ -98,26 +93,6 @@ class Process:
 
     def alive(self) -> bool:
         return self.popen.poll() is None
-
-    def group_alive(self) -> bool:
-        """Whether a live process of its group is left (the leader may be gone already).
-
-        Zombies do not count: children whose parent already exited wait to be reaped by init,
-        which may take a while (or never happen in some containers), yet they are gone.
-        """
-        self.popen.poll()
-        members = _live_group_members(self.popen.pid)
-        if members is not None:
-            return bool(members)
-        try:  # no /proc (macOS): any member, zombies included
-            os.killpg(self.popen.pid, 0)
-        except (ProcessLookupError, PermissionError):
-            return False
-        return True
-
-    def signal_group(self, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, sig)
 
 
 @dataclass
@@ -181,14 +156,8 @@ class AirflowStack:
     @property
     def connection(self) -> str:
         """The ``AIRFLOW_CONN_EMR_RAY_DEFAULT`` value (JSON) pointing at the emulator."""
-        return json.dumps(
-            {
-                "conn_type": "emr_ray",
-                "login": self.access_key_id,
-                "password": self.access_key_secret,
-                "extra": {"region_id": REGION, "workspace_id": WORKSPACE, "endpoint": self.endpoint},
-            },
-            separators=(",", ":"),
+        return conn_json(
+            self.endpoint, login=self.access_key_id, password=self.access_key_secret, region_id=REGION, workspace_id=WORKSPACE
         )
 
     # ------------------------------------------------------------------ start
@@ -216,7 +185,7 @@ class AirflowStack:
                 raise StackError(f"{self.root} is not empty and was not made by airflow_stack: not emptying it")
             shutil.rmtree(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
-        marker.write_text("made by scripts/airflow_stack.py; emptied on the next start\n")
+        marker.write_text("made by devtools/airflow_stack.py; emptied on the next start\n")
         for d in (self.home, self.outputs, self.emulator_data):
             d.mkdir(parents=True)
 
@@ -263,6 +232,7 @@ class AirflowStack:
         env["VIRTUAL_ENV"] = str(self.bin_dir.parent)
         env.pop("PYTHONHOME", None)
         env["PYTHONUNBUFFERED"] = "1"
+        env.update(NO_CLOUD_CREDENTIALS)
         return env
 
     def _airflow_env(self, api_port: int) -> dict[str, str]:
@@ -489,39 +459,16 @@ class AirflowStack:
 
     @staticmethod
     def _stop_groups(procs: list[Process], grace: float) -> None:
-        live = [p for p in procs if p.group_alive()]
+        """SIGTERM the groups together, give them ``grace`` seconds in all, SIGKILL what is left."""
+        live = [p for p in procs if group_alive(p.pid)]
         for p in live:
-            p.signal_group(signal.SIGTERM)
+            signal_group(p.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        while live and time.monotonic() < deadline:
-            live = [p for p in live if p.group_alive()]
-            if live:
-                time.sleep(0.2)
-        for p in live:
-            p.signal_group(signal.SIGKILL)
+        left = [p for p in live if not wait_group_gone(p.pid, max(0.0, deadline - time.monotonic()))]
+        kill_groups([p.popen for p in left])
         for p in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.popen.wait(timeout=5)
-
-
-def _live_group_members(pgid: int) -> list[int] | None:
-    """The pids of process group ``pgid`` that are not zombies, from ``/proc`` (None without it)."""
-    proc = Path("/proc")
-    if not (proc / "self" / "stat").exists():
-        return None
-    members = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-            members.append(int(entry.name))
-    return members
 
 
 def _die_with_parent() -> None:

@@ -1,9 +1,10 @@
 """The demo: run the example lifecycle DAG in a real local Airflow against the emulator.
 
-Started by ``bash scripts/demo.sh`` (which makes the virtualenv); runnable alone with a Python
-that has the provider installed: ``python scripts/demo.py [--root .demo/run]``.
+Started by ``bash scripts/demo.sh`` (which makes the virtualenv); runnable alone, from the
+repository root, with a Python that has the provider installed:
+``python -m devtools.demo [--root .demo/run]``.
 
-It starts the emulator and Airflow (see ``scripts/airflow_stack.py``), waits for the DAG to be
+It starts the emulator and Airflow (see :mod:`devtools.airflow_stack`), waits for the DAG to be
 parsed, unpauses and triggers ``example_emr_ray_lifecycle``, follows the run, then prints every
 task's state, the XCom values and the Ray job's output, and stops every process it started
 (also on Ctrl-C and on failure).
@@ -12,42 +13,22 @@ task's state, the XCom values and the Ray job's output, and stops every process 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+from airflow_provider_emr_ray.redaction import mask_url
+from devtools import REPO, airflow_stack
+
 DAG_ID = "example_emr_ray_lifecycle"
 TASKS = ("create_cluster", "submit_job", "wait_for_job", "report", "delete_cluster")
-
-
-def _load_stack_module():
-    spec = importlib.util.spec_from_file_location("airflow_stack", HERE / "airflow_stack.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-airflow_stack = _load_stack_module()
 STARTED = time.monotonic()
 
 
 def say(message: str) -> None:
     print(f"[{time.monotonic() - STARTED:6.1f}s] {message}", flush=True)
-
-
-def mask_token(url: Any) -> Any:
-    """A URL with the value of its ``token`` query parameter hidden."""
-    if not isinstance(url, str) or "token=" not in url:
-        return url
-    head, _, rest = url.partition("token=")
-    value, amp, after = rest.partition("&")
-    return f"{head}token={'*' * 3}{amp}{after}"
 
 
 def job_output(stack: Any, submission_id: str) -> tuple[Path, list[str], str | None]:
@@ -101,7 +82,7 @@ def report(stack: Any, run_id: str, state: str) -> None:
         ("wait_for_job", "tags"),
         ("report", "return_value"),
     ):
-        print(f"{task_id + '.' + key:<28} {mask_token(xcom(task_id, key))}")
+        print(f"{task_id + '.' + key:<28} {mask_url(xcom(task_id, key))}")
     tags = xcom("wait_for_job", "tags") or {}
     print(f"{'workflowId':<28} {tags.get('workflowId')}")
 
