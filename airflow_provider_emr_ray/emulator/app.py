@@ -1,4 +1,5 @@
-"""The Starlette application: routing from ``api.ACTIONS``, authentication, faults and the handlers."""
+"""The Starlette application: routing from ``client.actions.ACTIONS``, authentication, faults,
+dispatch through :data:`.handlers.HANDLERS` (checked at start-up), and the emulator's own routes."""
 
 from __future__ import annotations
 
@@ -6,13 +7,11 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import itertools
 import json
 import logging
 import os
 import re
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -24,44 +23,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from airflow_provider_emr_ray.client.actions import ACTIONS
-from airflow_provider_emr_ray.emulator import errors
+from airflow_provider_emr_ray.emulator import errors, handlers
 from airflow_provider_emr_ray.emulator.auth import Verifier, parse_query
-from airflow_provider_emr_ray.emulator.config import EmulatorConfig, FaultRule
+from airflow_provider_emr_ray.emulator.config import EmulatorConfig
 from airflow_provider_emr_ray.emulator.errors import ApiError
-from airflow_provider_emr_ray.emulator.faults import ConnectionDropped, FaultInjector, Stats
+from airflow_provider_emr_ray.emulator.faults import FaultInjector, FaultRule, Stats
+from airflow_provider_emr_ray.emulator.handlers import CONTROL_PREFIX, Call
+from airflow_provider_emr_ray.emulator.responses import SEND_KEY, error_response, json_response, ok_response, request_id
 from airflow_provider_emr_ray.emulator.store import Store
 
 _log = logging.getLogger("airflow_provider_emr_ray.emulator")
-
-JSON_TYPE = "application/json;charset=utf-8"
-CONTROL_PREFIX = "/__emulator__"
-_SEND_KEY = "emr_ray_emulator.send"
-
-
-_RID_PREFIX = str(uuid.uuid4()).upper()[:24]
-_RID_COUNTER = itertools.count(1)
-
-
-def _request_id() -> str:
-    """A UUID-shaped, unique request id (a random prefix plus a counter: cheap on the hot path)."""
-    return f"{_RID_PREFIX}{next(_RID_COUNTER) & 0xFFFFFFFFFFFF:012X}"
-
-
-def _dumps(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def json_response(status: int, payload: dict[str, Any], request_id: str, headers: dict[str, str] | None = None) -> Response:
-    hdrs = {"x-acs-request-id": request_id}
-    if headers:
-        hdrs.update(headers)
-    return Response(_dumps(payload), status_code=status, headers=hdrs, media_type=JSON_TYPE)
-
-
-def error_response(exc: ApiError, request_id: str | None = None) -> Response:
-    rid = request_id or _request_id()
-    body = {"requestId": rid, "code": exc.code, "message": exc.message}
-    return json_response(exc.status, body, rid, exc.headers)
 
 
 class Emulator:
@@ -97,212 +68,11 @@ class Emulator:
         return hmac.new(self._log_key, f"{path}\n{expires}".encode(), hashlib.sha256).hexdigest()
 
 
-# --------------------------------------------------------------------------- helpers
-def _json_body(body: bytes) -> dict[str, Any]:
-    if not body:
-        return {}
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise errors.invalid_parameter("The request body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise errors.invalid_parameter("The request body must be a JSON object.")
-    return data
+def _make_handler(emu: Emulator, action: str, handle: handlers.Handler) -> Callable:
+    """The route of one action: count, authenticate, check the workspace, apply faults, dispatch."""
 
-
-def _int_query(query: dict[str, str], name: str, default: int, low: int, high: int | None) -> int:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise errors.invalid_parameter(f"{name} must be an integer.") from None
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise errors.invalid_parameter(f"{name} must be {bound}.")
-    return value
-
-
-def _page(query: dict[str, str], items: list[Any]) -> tuple[list[Any], int]:
-    page_num = _int_query(query, "pageNum", 1, 1, None)
-    page_size = _int_query(query, "pageSize", 20, 1, 100)
-    start = (page_num - 1) * page_size
-    return items[start : start + page_size], len(items)
-
-
-def _submit_time_range(raw: str | None) -> tuple[int | None, int | None]:
-    if not raw:
-        return None, None
-    try:
-        data = json.loads(raw)
-        if not isinstance(data, dict):
-            raise ValueError
-        start = data.get("startTime")
-        end = data.get("endTime")
-        return (int(start) if start is not None else None, int(end) if end is not None else None)
-    except (ValueError, TypeError):
-        raise errors.invalid_parameter('submitTime must be a JSON object {"startTime": ms, "endTime": ms}.') from None
-
-
-def _base_url(emu: Emulator, request: Request) -> str:
-    if emu.config.public_endpoint:
-        return emu.config.public_endpoint.rstrip("/")
-    host = request.headers.get("host") or "127.0.0.1"
-    return f"{request.url.scheme}://{host}"
-
-
-# --------------------------------------------------------------------------- actions
-def _do_action(
-    emu: Emulator, action: str, request: Request, ws: str, query: dict[str, str], body: bytes, cluster_error: bool
-) -> dict[str, Any] | bytes:
-    """Perform one action; returns the payload (without requestId), as a dict or pre-serialised JSON."""
-    store = emu.store
-    params = request.path_params
-    if action == "GetRayJob":
-        with store.lock:
-            job = store.get_job(ws, params["submissionId"])
-            return store.job_json(job)
-    if action == "GetRayCluster":
-        with store.lock:
-            return store.cluster_view(store.get_cluster(ws, params["clusterId"]), full=True)
-    if action == "CreateRayCluster":
-        return {"clusterId": store.create_cluster(ws, _json_body(body), fail=cluster_error)}
-    if action == "UpdateRayCluster":
-        store.update_cluster(ws, params["clusterId"], _json_body(body))
-        return {"clusterId": params["clusterId"]}
-    if action == "ListRayCluster":
-        items = store.list_clusters(ws, name=query.get("name") or None)
-        page, total = _page(query, items)
-        with store.lock:
-            return {"rayClusters": [store.cluster_view(c, full=False) for c in page], "totalCount": total}
-    if action == "StartRayCluster":
-        _json_body(body)
-        store.start_cluster(ws, params["clusterId"], fail=cluster_error)
-        return {}
-    if action == "StopRayCluster":
-        _json_body(body)
-        store.stop_cluster(ws, params["clusterId"])
-        return {}
-    if action == "DeleteRayCluster":
-        store.delete_cluster(ws, params["clusterId"])
-        return {}
-    if action == "SubmitRayJob":
-        return {"submissionId": store.submit_job(ws, _json_body(body), fail_cluster=cluster_error)}
-    if action == "ListRayJob":
-        start, end = _submit_time_range(query.get("submitTime"))
-        name, sid, biz = query.get("name"), query.get("submissionId"), query.get("taskBizId")
-        jobs = store.list_jobs(ws)
-        selected = [
-            j
-            for j in jobs
-            if (not name or name in j["name"])
-            and (not sid or j["submissionId"] == sid)
-            and (not biz or j["taskBizId"] == biz)
-            and (start is None or j["submitTime"] >= start)
-            and (end is None or j["submitTime"] <= end)
-        ]
-        page, total = _page(query, selected)
-        with store.lock:
-            return {"totalCount": total, "rayJobs": [store.job_view(j, full=False) for j in page]}
-    if action == "CancelRayJob":
-        return {"success": store.cancel_job(ws, params["submissionId"])}
-    if action == "ListRayLogs":
-        return _list_logs(emu, ws, params["instanceId"], query)
-    if action == "GetRayLog":
-        return _get_log(emu, request, ws, params["instanceId"], query)
-    raise errors.action_not_found()  # pragma: no cover - every action is routed above
-
-
-def _log_objects(emu: Emulator, ws: str, instance_id: str) -> list[dict[str, Any]]:
-    base = f"{ws}/ray/logs/{instance_id}/"
-    out = []
-    for path in emu.store.log_files(ws, instance_id):
-        st = path.stat()
-        out.append(
-            {
-                "name": path.name,
-                "path": base + path.name,
-                "size": st.st_size,
-                "isDir": False,
-                "timeModified": int(st.st_mtime * 1000),
-            }
-        )
-    return out
-
-
-def _list_logs(emu: Emulator, ws: str, instance_id: str, query: dict[str, str]) -> dict[str, Any]:
-    objects = _log_objects(emu, ws, instance_id)
-    base = f"{ws}/ray/logs/{instance_id}/"
-    prefix = query.get("prefix") or ""
-    marker = query.get("marker") or ""
-    max_keys = _int_query(query, "maxKeys", 100, 1, 1000)
-    if prefix:
-        full = prefix if prefix.startswith(f"{ws}/") else base + prefix
-        objects = [o for o in objects if o["path"].startswith(full)]
-    if marker:
-        objects = [o for o in objects if o["path"] > marker]
-    truncated = len(objects) > max_keys
-    objects = objects[:max_keys]
-    return {
-        "code": "OK",
-        "message": "success",
-        "data": {
-            "bucketName": query.get("bucketName") or f"ss-ray-{emu.config.region_id}",
-            "prefix": prefix or base,
-            "marker": marker,
-            "nextMarker": objects[-1]["path"] if truncated and objects else "",
-            "maxKeys": max_keys,
-            "delimiter": query.get("delimiter") or "",
-            "isTruncated": truncated,
-            "objectList": objects,
-        },
-    }
-
-
-def _get_log(emu: Emulator, request: Request, ws: str, instance_id: str, query: dict[str, str]) -> dict[str, Any]:
-    wanted = query.get("path")
-    if not wanted:
-        raise errors.invalid_parameter("path is required.")
-    for obj in _log_objects(emu, ws, instance_id):
-        if wanted in (obj["path"], obj["name"]):
-            expires = int(time.time() + emu.config.log_url_ttl)
-            link = f"{quote(ws)}/{quote(instance_id)}/{quote(obj['name'])}"
-            sig = emu.sign_log_link(link, expires)
-            url = f"{_base_url(emu, request)}{CONTROL_PREFIX}/logs/{link}?Expires={expires}&Signature={sig}"
-            return {"code": "OK", "message": "success", "data": {"accessUrl": url}}
-    raise errors.log_not_found(wanted)
-
-
-def _drop_connection(request: Request, action: str) -> Response:
-    """Close the socket without answering (uvicorn), or raise where no socket exists (ASGITransport)."""
-    raw_send = request.scope.get(_SEND_KEY)
-    cycle = getattr(raw_send, "__self__", None)
-    transport = getattr(cycle, "transport", None)
-    if transport is not None and hasattr(cycle, "disconnected"):
-        cycle.disconnected = True  # uvicorn then neither answers nor complains
-        with contextlib.suppress(Exception):
-            transport.abort()
-        return Response(b"", status_code=500)
-    raise ConnectionDropped(action)
-
-
-def _failure_response(rule: FaultRule, request: Request, action: str, request_id: str) -> Response:
-    if rule.kind == "500":
-        return error_response(errors.internal_error(), request_id)
-    if rule.kind == "503":
-        return error_response(errors.service_unavailable(), request_id)
-    if rule.kind == "429":
-        return error_response(errors.throttled(rule.retry_after), request_id)
-    if rule.kind == "malformed":
-        body = f'{{"requestId":"{request_id}","code":'.encode()
-        return Response(body, status_code=200, headers={"x-acs-request-id": request_id}, media_type=JSON_TYPE)
-    return _drop_connection(request, action)
-
-
-def _make_handler(emu: Emulator, action: str) -> Callable:
-    async def handler(request: Request) -> Response:
-        request_id = _request_id()
+    async def route(request: Request) -> Response:
+        rid = request_id()
         emu.stats.calls[action] += 1
         scope = request.scope
         body = await request.body()
@@ -323,30 +93,27 @@ def _make_handler(emu: Emulator, action: str) -> Callable:
                 raise errors.workspace_not_found(ws)
         except ApiError as exc:
             emu.stats.rejections[exc.code] += 1
-            return error_response(exc, request_id)
+            return error_response(exc, rid)
 
         decision = emu.faults.decide(action, emu.stats)
         if decision.latency:
             await asyncio.sleep(decision.latency)
         failure = decision.failure
         if failure is not None and not failure.after:
-            return _failure_response(failure, request, action, request_id)
+            return failure.answer(request, action, rid)
         try:
-            payload = _do_action(emu, action, request, ws, query, body, decision.cluster_error)
+            payload = handle(Call(emu, request, ws, query, body, decision.cluster_error))
         except ApiError as exc:
-            return error_response(exc, request_id)
+            return error_response(exc, rid)
         except Exception:  # an emulator bug: answer like the service would, and keep serving
             _log.exception("unexpected error in %s", action)
-            return error_response(errors.internal_error(), request_id)
+            return error_response(errors.internal_error(), rid)
         if failure is not None:
-            return _failure_response(failure, request, action, request_id)
-        if isinstance(payload, bytes):
-            content = b'{"requestId":"' + request_id.encode() + (b'",' + payload[1:] if len(payload) > 2 else b'"}')
-            return Response(content, status_code=200, headers={"x-acs-request-id": request_id}, media_type=JSON_TYPE)
-        return json_response(200, {"requestId": request_id, **payload}, request_id)
+            return failure.answer(request, action, rid)
+        return ok_response(payload, rid)
 
-    handler.__name__ = f"handle_{action}"
-    return handler
+    route.__name__ = f"handle_{action}"
+    return route
 
 
 # --------------------------------------------------------------------------- emulator routes
@@ -377,21 +144,21 @@ def _control_routes(emu: Emulator) -> list[Route]:
             rules = [emu.add_fault(FaultRule.from_dict(item)) for item in items]
         except (ValueError, TypeError) as exc:
             return error_response(errors.invalid_parameter(f"Invalid fault rule: {exc}"))
-        return json_response(200, {"added": [r.to_dict() for r in rules], "rules": emu.faults.rules()}, _request_id())
+        return json_response(200, {"added": [r.to_dict() for r in rules], "rules": emu.faults.rules()}, request_id())
 
     async def clear_faults(request: Request) -> Response:
         emu.clear_faults()
-        return json_response(200, {"rules": []}, _request_id())
+        return json_response(200, {"rules": []}, request_id())
 
     async def list_faults(request: Request) -> Response:
-        return json_response(200, {"rules": emu.faults.rules()}, _request_id())
+        return json_response(200, {"rules": emu.faults.rules()}, request_id())
 
     async def stats(request: Request) -> Response:
-        return json_response(200, emu.stats.snapshot(), _request_id())
+        return json_response(200, emu.stats.snapshot(), request_id())
 
     async def reset_stats(request: Request) -> Response:
         emu.stats.reset()
-        return json_response(200, emu.stats.snapshot(), _request_id())
+        return json_response(200, emu.stats.snapshot(), request_id())
 
     routes += [
         Route(f"{CONTROL_PREFIX}/faults", add_faults, methods=["POST"]),
@@ -422,7 +189,7 @@ class EmulatorApp(Starlette):
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
-            scope[_SEND_KEY] = send
+            scope[SEND_KEY] = send
             path = scope["path"]
             if path.startswith("/api/"):
                 method = scope["method"]
@@ -451,9 +218,12 @@ def create_app(config: EmulatorConfig | None = None, *, ticker_interval: float =
 
     Under a server (lifespan), a light ticker settles running jobs every ``ticker_interval``
     seconds so processes start and finish on time even when nobody polls; the shutdown kills
-    every job process group. In-process users (``httpx.ASGITransport``) should call
+    every job process group. Raises ``RuntimeError`` when the dispatch table does not match
+    ``client.actions.ACTIONS`` one to one. In-process users (``httpx.ASGITransport``) should call
     ``app.emulator.close()`` when done.
     """
+    table = handlers.HANDLERS
+    handlers.check_handlers(table, ACTIONS)  # before anything is started
     config = config or EmulatorConfig()
     emu = Emulator(config)
 
@@ -480,7 +250,7 @@ def create_app(config: EmulatorConfig | None = None, *, ticker_interval: float =
     routes = []
     fast = []
     for action in ACTIONS.values():
-        handler = _make_handler(emu, action.name)
+        handler = _make_handler(emu, action.name, table[action.name])
         routes.append(Route(action.path, handler, methods=[action.method], name=action.name))
         fast.append((action.method, _path_regex(action.path), handler))
     routes += _control_routes(emu)

@@ -1,4 +1,9 @@
-"""Configuration of the local EMR Serverless Spark Ray API emulator."""
+"""Configuration of the local EMR Serverless Spark Ray API emulator, its default (local-only)
+credentials and the one builder of the ``emr_ray`` connection JSON for it.
+
+:class:`FaultRule` (and the table of fault kinds) lives in :mod:`.faults`; it is importable from
+here too, as ``EmulatorConfig.faults`` holds such rules.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,20 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from airflow_provider_emr_ray.emulator.faults import FaultRule
+
+__all__ = [
+    "DEFAULT_ACCESS_KEY_ID",
+    "DEFAULT_ACCESS_KEY_SECRET",
+    "DEFAULT_REGION",
+    "DEFAULT_RELEASE",
+    "DEFAULT_WORKSPACE",
+    "EmulatorConfig",
+    "FakeClock",
+    "FaultRule",
+    "conn_json",
+]
 
 # Well-known *local development* credentials (never valid against Alibaba Cloud). They equal the
 # values the test-suite uses, so an emulator started with defaults accepts the tests' requests.
@@ -37,112 +56,6 @@ def conn_json(
     conn: dict[str, Any] = {"conn_type": "emr_ray", "login": login, "password": password}
     conn["extra"] = {k: v for k, v in extras.items() if v is not None}
     return json.dumps({k: v for k, v in conn.items() if v is not None}, separators=(",", ":"))
-
-FAULT_KINDS = ("500", "503", "429", "latency", "drop", "malformed", "cluster_error")
-_KIND_ALIASES = {
-    "http500": "500",
-    "http_500": "500",
-    "internal": "500",
-    "http503": "503",
-    "http_503": "503",
-    "unavailable": "503",
-    "http429": "429",
-    "http_429": "429",
-    "throttle": "429",
-    "throttling": "429",
-    "delay": "latency",
-    "dropped": "drop",
-    "disconnect": "drop",
-    "malformed_json": "malformed",
-    "bad_json": "malformed",
-    "error": "cluster_error",
-}
-
-
-@dataclass
-class FaultRule:
-    """One fault-injection rule.
-
-    ``kind`` is one of ``500``, ``503``, ``429`` (code ``Throttling.User`` with ``Retry-After``),
-    ``latency`` (adds ``latency`` seconds, then the call proceeds), ``drop`` (the connection is
-    closed without a response), ``malformed`` (HTTP 200 with a body that is not JSON) or
-    ``cluster_error`` (the cluster created/started/submitted by the call goes to ``Error``).
-
-    ``action`` is an action name or ``*``. ``times`` limits the rule to the next N matching calls;
-    ``probability`` (with ``seed``) applies it at random. ``after=True`` lets the action take
-    effect first and then replaces the answer by the fault (the create happened, the client got 500).
-    """
-
-    kind: str
-    action: str = "*"
-    times: int | None = None
-    probability: float | None = None
-    seed: int | None = None
-    after: bool = False
-    latency: float = 0.0
-    retry_after: int = 1
-
-    def __post_init__(self) -> None:
-        kind = str(self.kind).strip().lower()
-        kind = _KIND_ALIASES.get(kind, kind)
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {', '.join(FAULT_KINDS)}")
-        self.kind = kind
-        from airflow_provider_emr_ray.client.actions import ACTIONS
-
-        if self.action != "*" and self.action not in ACTIONS:
-            raise ValueError(f"unknown action {self.action!r}; expected '*' or one of {', '.join(ACTIONS)}")
-        if self.times is not None and int(self.times) < 0:
-            raise ValueError("times must be >= 0")
-        if self.probability is not None and not 0.0 <= float(self.probability) <= 1.0:
-            raise ValueError("probability must be between 0 and 1")
-        if self.kind == "latency" and float(self.latency) <= 0:
-            raise ValueError("a latency fault needs latency > 0 (seconds)")
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> FaultRule:
-        known = {"kind", "action", "times", "probability", "seed", "after", "latency", "retry_after"}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
-        kw: dict[str, Any] = dict(data)
-        for key, conv in (("times", int), ("seed", int), ("retry_after", int)):
-            if kw.get(key) is not None:
-                kw[key] = conv(kw[key])
-        for key in ("probability", "latency"):
-            if kw.get(key) is not None:
-                kw[key] = float(kw[key])
-        if isinstance(kw.get("after"), str):
-            kw["after"] = kw["after"].strip().lower() in ("1", "true", "yes", "on")
-        return cls(**kw)
-
-    @classmethod
-    def parse(cls, spec: str) -> FaultRule:
-        """Parse a CLI spec: ``kind=500,action=GetRayJob,times=3,after=true`` (or a JSON object)."""
-        spec = spec.strip()
-        if spec.startswith("{"):
-            import json
-
-            return cls.from_dict(json.loads(spec))
-        data: dict[str, Any] = {}
-        for part in spec.split(","):
-            key, sep, value = part.partition("=")
-            if not sep:
-                raise ValueError(f"fault spec component {part!r} is not key=value")
-            data[key.strip()] = value.strip()
-        return cls.from_dict(data)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "action": self.action,
-            "times": self.times,
-            "probability": self.probability,
-            "seed": self.seed,
-            "after": self.after,
-            "latency": self.latency,
-            "retry_after": self.retry_after,
-        }
 
 
 @dataclass

@@ -12,7 +12,29 @@ import subprocess
 import time
 from collections.abc import Iterable
 
-__all__ = ["group_alive", "group_members", "kill_groups", "signal_group", "stop_group", "wait_group_gone"]
+__all__ = [
+    "group_alive",
+    "group_members",
+    "kill_groups",
+    "pid_alive",
+    "signal_group",
+    "stop_group",
+    "wait_group_gone",
+]
+
+
+def _stat(pid: int | str) -> tuple[bytes, bytes] | None:
+    """(state letter, process group id) of ``pid`` from ``/proc/<pid>/stat``; None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (fields[0], fields[2]) if len(fields) > 2 else None
+
+
+def _live(state: bytes) -> bool:
+    return state not in (b"Z", b"X")
 
 
 def group_members(pgid: int) -> list[int] | None:
@@ -26,14 +48,22 @@ def group_members(pgid: int) -> list[int] | None:
     for entry in entries:
         if not entry.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                fields = fh.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 2 and fields[2] == target and fields[0] not in (b"Z", b"X"):
+        stat = _stat(entry)
+        if stat is not None and stat[1] == target and _live(stat[0]):
             members.append(int(entry))
     return members
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (any member of a group, leader or not)."""
+    if os.path.isdir("/proc/self"):
+        stat = _stat(pid)
+        return stat is not None and _live(stat[0])
+    try:  # pragma: no cover - no /proc (macOS): zombies count as alive
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def group_alive(pgid: int) -> bool:

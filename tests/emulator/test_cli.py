@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from airflow_provider_emr_ray.emulator.store import _alive, shell_quote
+from airflow_provider_emr_ray.emulator.processes import shell_quote
+from airflow_provider_emr_ray.emulator.procgroup import pid_alive
 from airflow_provider_emr_ray.emulator.__main__ import build_parser, config_from_args, connection_value
 from tests.conftest import TEST_AK, TEST_REGION, TEST_SECRET, TEST_WORKSPACE
 from tests.emulator.helpers import SyncCaller, wait_for
@@ -69,10 +70,10 @@ def test_module_starts_prints_connection_and_serves(tmp_path):
                 "runtimeEnvJson": json.dumps({"env_vars": {"PIDFILE": str(pidfile)}}),
             })
             pid = int(wait_for(lambda: pidfile.exists() and pidfile.read_text(), what="job pid"))
-            assert _alive(pid)
+            assert pid_alive(pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=15)
     assert proc.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a graceful shutdown
-    assert not _alive(pid)  # the lifespan shutdown killed the job's process group
+    assert not pid_alive(pid)  # the lifespan shutdown killed the job's process group
     assert TEST_SECRET not in err and TEST_SECRET not in out.split("AIRFLOW_CONN")[0]

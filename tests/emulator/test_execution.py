@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from airflow_provider_emr_ray.emulator import EmulatorConfig, serve_in_thread
-from airflow_provider_emr_ray.emulator.store import _alive, shell_quote
+from airflow_provider_emr_ray.emulator.processes import shell_quote
+from airflow_provider_emr_ray.emulator.procgroup import pid_alive
 from tests.emulator.helpers import FAST, SyncCaller, wait_for
 
 pytestmark = pytest.mark.integration
@@ -87,11 +88,11 @@ def test_cancel_kills_the_process_group(served, tmp_path):
     )["submissionId"]
     wait_for(pidfile.exists, what="the job to write its pids")
     pids = [int(p) for p in pidfile.read_text().split()]
-    assert all(_alive(p) for p in pids)
+    assert all(pid_alive(p) for p in pids)
     assert call("CancelRayJob", {"submissionId": sid})["success"] is True
     job = _finished(call, sid)
     assert job["status"] == "Cancelled"
-    wait_for(lambda: not any(_alive(p) for p in pids), what="the process group to be gone")
+    wait_for(lambda: not any(pid_alive(p) for p in pids), what="the process group to be gone")
 
 
 def test_active_deadline_kills_the_process(served, tmp_path):
@@ -106,7 +107,7 @@ def test_active_deadline_kills_the_process(served, tmp_path):
     job = _finished(call, sid)
     assert job["status"] == "Timeout"
     pid = int(wait_for(lambda: pidfile.exists() and pidfile.read_text(), what="pid"))
-    wait_for(lambda: not _alive(pid), what="the timed-out process to be gone")
+    wait_for(lambda: not pid_alive(pid), what="the timed-out process to be gone")
 
 
 def test_shutdown_leaves_no_child_behind(tmp_path):
@@ -116,8 +117,8 @@ def test_shutdown_leaves_no_child_behind(tmp_path):
         call = SyncCaller(client, server.endpoint)
         call("SubmitRayJob", body={"entrypoint": _py(code), "runtimeEnvJson": json.dumps({"env_vars": {"PIDFILE": str(pidfile)}})})
         pid = int(wait_for(lambda: pidfile.exists() and pidfile.read_text(), what="pid"))
-        assert _alive(pid)
-    assert not _alive(pid)
+        assert pid_alive(pid)
+    assert not pid_alive(pid)
 
 
 async def test_in_process_execution_reconciles_on_reads(make_app, connect):
