@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 from airflow_provider_emr_ray.exceptions import EmrRayAuthError, EmrRayValidationError
+from airflow_provider_emr_ray.redaction import RedactingFilter, install_filter, redact_text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -67,10 +68,6 @@ OIDC_TOKEN_FILE_ENV = "ALIBABA_CLOUD_OIDC_TOKEN_FILE"
 _ROLE_ARN_RE = re.compile(r"^acs:ram::\d+:role/[A-Za-z0-9._@/-]+$")
 _OIDC_PROVIDER_ARN_RE = re.compile(r"^acs:ram::\d+:oidc-provider/[A-Za-z0-9._@/-]+$")
 _SESSION_NAME_RE = re.compile(r"^[A-Za-z0-9._@-]{2,64}$")
-# Values of these JSON keys are redacted from any SDK error text we repeat.
-_SECRET_JSON_RE = re.compile(r'("(?:AccessKeySecret|SecurityToken|OIDCToken)"\s*:\s*")[^"]*(")')
-_SECRET_QUERY_RE = re.compile(r"((?:AccessKeySecret|SecurityToken|OIDCToken|Signature)=)[^&\s'\"]*")
-_URL_QUERY_RE = re.compile(r"(\?)[A-Za-z]+=[^\s'\"()]*")
 
 OnSecret = Callable[[str], None]
 
@@ -196,7 +193,7 @@ class _SdkProvider:
                 self._on_secret(value)
 
     def _auth_error(self, what: str, exc: BaseException) -> EmrRayAuthError:
-        detail = _sanitize(f"{type(exc).__name__}: {exc}", self.secrets)
+        detail = redact_text(f"{type(exc).__name__}: {exc}", self.secrets)
         return EmrRayAuthError(
             f"credential_type {self.mode}: credentials {what} ({detail})", code="InvalidCredentials"
         )
@@ -205,50 +202,13 @@ class _SdkProvider:
         return f"<{type(self).__name__} mode={self.mode}>"
 
 
-class _RedactSdkLog:
-    """A logging filter for the credentials SDK's ``credentials`` logger.
-
-    At DEBUG the SDK logs every refreshed credential (``retrieved value is ...``) and, when a
-    refresh fails, the request URL with the OIDC token. Such records are reduced to a redacted
-    form before any handler sees them.
-    """
-
-    _CREDENTIAL_RE = re.compile(r"(value is |cached value is )\S.*", re.S)
-
-    def filter(self, record: Any) -> bool:
-        try:
-            text = record.getMessage()
-        except Exception:
-            return True
-        clean = _SECRET_QUERY_RE.sub(r"\1***", _SECRET_JSON_RE.sub(r"\1***\2", text))
-        if "value is" in clean and "Refresh credentials" in clean:
-            clean = self._CREDENTIAL_RE.sub(r"\1<redacted>", clean)
-        if clean != text:
-            record.msg, record.args = clean, None
-        return True
-
-
-_SDK_LOG_FILTER = _RedactSdkLog()
+#: Redacts the credentials SDK's own log records: at DEBUG it logs every refreshed credential
+#: (``retrieved value is ...``) and, when a refresh fails, the request URL with the OIDC token.
+_SDK_LOG_FILTER = RedactingFilter()
 
 
 def _guard_sdk_logger() -> None:
-    import logging
-
-    logger = logging.getLogger("credentials")
-    if _SDK_LOG_FILTER not in logger.filters:
-        logger.addFilter(_SDK_LOG_FILTER)
-
-
-def _sanitize(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 8:  # a short value would garble the text; real secrets are long
-            text = text.replace(secret, "***")
-    text = _URL_QUERY_RE.sub(r"\1<query redacted>", text)
-    text = _SECRET_JSON_RE.sub(r"\1***\2", text)
-    text = _SECRET_QUERY_RE.sub(r"\1***", text)
-    if len(text) > 500:
-        text = text[:500] + "..."
-    return text
+    install_filter("credentials", _SDK_LOG_FILTER)
 
 
 # ----------------------------------------------------------------------------- validation

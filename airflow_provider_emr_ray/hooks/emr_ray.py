@@ -1,10 +1,12 @@
-"""The hook over the signed EMR Serverless Spark Ray API.
+"""The hook over the signed EMR Serverless Spark Ray API: the Airflow-facing shell of the wire.
 
-Every call, sync or async, goes through one request builder (:func:`~airflow_provider_emr_ray.client.actions.build_request`),
-one signer (:mod:`~airflow_provider_emr_ray.client.signing`) and one retry policy
-(:class:`~airflow_provider_emr_ray.client.retry.RetryPolicy`). The retry loop itself is written once, as
-a generator that yields what it needs (a credential, a request to send, a pause); a short sync
-driver and a short async driver perform that I/O.
+Every public call is written out with its real signature and return type, and has an async twin
+prefixed with ``a`` with the very same signature. Both run one *plan* per API call: a generator
+that checks the arguments, yields the :class:`~airflow_provider_emr_ray.client.exchange.Call`
+it needs and turns the answer into the result. The retry loop, the request builder and the
+signer live in :mod:`airflow_provider_emr_ray.client.exchange` (no Airflow there); a short sync
+driver and a short async driver here perform its I/O. This module adds what comes from Airflow:
+the connection, secret registration with the masker, logging, and the shared async lanes.
 
 httpx, the credentials SDK and the pydantic models are imported on first use, not when this
 module is imported: DAG files import the operators (and so this module) on every parse.
@@ -13,57 +15,54 @@ module is imported: DAG files import the operators (and so this module) on every
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
-import inspect
 import json
 import threading
 import time
 import weakref
-from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_emr_ray import __version__
-from airflow_provider_emr_ray.client.actions import PreparedRequest, build_request, regional_endpoint
+from airflow_provider_emr_ray import version_compat
+from airflow_provider_emr_ray.client.actions import regional_endpoint
+from airflow_provider_emr_ray.client.exchange import (
+    CRED,
+    USER_AGENT,
+    Call,
+    Plan,
+    Settings,
+    atransmit,
+    http_request,
+    sender,
+    steps,
+    transmit,
+)
+from airflow_provider_emr_ray.client.retry import RetryPolicy
 from airflow_provider_emr_ray.exceptions import EmrRayError, EmrRayValidationError
+from airflow_provider_emr_ray.hooks.specs import ClusterSpec, JobSpec, check_keywords
+from airflow_provider_emr_ray.limits import MAX_CLUSTER_NAME_LENGTH, MAX_PAGE_SIZE
 from airflow_provider_emr_ray.redaction import mask
-from airflow_provider_emr_ray.client.retry import Outcome, RetryPolicy, parse_retry_after
-from airflow_provider_emr_ray.client.signing import sign_headers
 
 if TYPE_CHECKING:
     import httpx
+    from typing_extensions import Unpack
 
-    from airflow_provider_emr_ray.client.credentials import Credential, CredentialProvider
+    from airflow_provider_emr_ray.client.credentials import CredentialProvider
     from airflow_provider_emr_ray.models import RayCluster, RayJob
+
+__all__ = ["ClusterSpec", "EmrRayHook", "JobSpec"]
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 5
 MAX_PAGES = 10_000
-USER_AGENT = f"airflow-provider-emr-ray/{__version__}"
-#: The ``httpx`` client method that picks the transport (proxy mount or default) for a URL.
-_TRANSPORT_LOOKUP = "_transport_for_url"
 
-_CRED = object()  # what the call generator yields when it needs a credential
 _sleep = time.sleep  # module-level so tests can replace the hook's pauses alone
 _asleep = asyncio.sleep
-
-
-@dataclass(frozen=True)
-class _Settings:
-    """Everything a call needs, read once from the connection (and the hook's arguments)."""
-
-    endpoint: str
-    host: str
-    region_id: str | None
-    workspace_id: str | None
-    timeout: float
-    retry: RetryPolicy
-    credentials: CredentialProvider = field(repr=False)
 
 
 def _positive_number(field_name: str, value: Any) -> float:
@@ -96,36 +95,32 @@ def _require_id(field_name: str, value: Any) -> str:
     return value
 
 
-def _epoch_ms(field_name: str, value: datetime | int | float | None) -> int | None:
+def _epoch_ms(field_name: str, value: datetime | int | None) -> int | None:
+    """Epoch milliseconds of an aware ``datetime`` (a pendulum ``DateTime`` included) or of
+    epoch milliseconds given as a number."""
     if value is None:
         return None
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise EmrRayValidationError(field_name, "a datetime must be timezone-aware")
-        return int(value.timestamp() * 1000)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        if value.utcoffset() is None:
+            raise EmrRayValidationError(
+                field_name, "a naive datetime is ambiguous: give a timezone-aware datetime or epoch milliseconds"
+            )
+        import pendulum
+
+        moment = pendulum.instance(value)
+        if moment.int_timestamp >= 0:
+            return moment.int_timestamp * 1000 + moment.microsecond // 1000
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
         return int(value)
-    raise EmrRayValidationError(field_name, f"must be a timezone-aware datetime or epoch milliseconds, got {value!r}")
+    raise EmrRayValidationError(
+        field_name, f"must be a timezone-aware datetime or epoch milliseconds (from 1970 on), got {value!r}"
+    )
 
 
-@dataclass(frozen=True, slots=True)
-class _Call:
-    """One API call a plan asks for; the driver sends back the decoded JSON answer."""
-
-    action: str
-    path_params: Mapping[str, str] | None = None
-    query: Mapping[str, Any] | None = None
-    body: Mapping[str, Any] | None = None
-
-
-def _preset_connections() -> Any:
-    """The connections Airflow holds in memory for the current context (``Connection.test_connection``
-    sets them), or None."""
-    try:
-        from airflow.sdk.execution_time.context import _preset_connections as preset
-    except ImportError:
-        return None
-    return preset.get()
+def _page_size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
+        raise EmrRayValidationError("page_size", f"must be an integer from 1 to {MAX_PAGE_SIZE}, got {value!r}")
+    return value
 
 
 #: Connection reads in flight, per event loop and connection id.
@@ -140,15 +135,11 @@ async def _aread_connection(conn_id: str, get_connection: Callable[[str], Any]) 
     supervisor). Nothing is kept: a read that starts after the previous one ended reads again."""
     loop = asyncio.get_running_loop()
     reads = _READS.setdefault(loop, {})
-    key = f"{conn_id}\x00{id(_preset_connections())}"  # a preset (in-memory) connection is not shared
+    # a preset (in-memory) connection is not shared
+    key = f"{conn_id}\x00{id(version_compat.preset_connections())}"
     task = reads.get(key)
     if task is None:
-        aget = getattr(BaseHook, "aget_connection", None)
-        if aget is not None:
-            task = loop.create_task(aget(conn_id))
-        else:  # Airflow versions without an async connection getter
-            task = loop.create_task(asyncio.to_thread(get_connection, conn_id))
-        reads[key] = task
+        task = reads[key] = loop.create_task(version_compat.aget_connection(conn_id, get_connection))
 
         def _done(done: asyncio.Task, reads: dict[str, asyncio.Task] = reads) -> None:
             if reads.get(key) is done:
@@ -158,41 +149,6 @@ async def _aread_connection(conn_id: str, get_connection: Callable[[str], Any]) 
 
         task.add_done_callback(_done)
     return await asyncio.shield(task)
-
-
-def _twins(plan: Callable[..., Generator[_Call, Any, Any]]) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """The sync method and its async twin of one plan (same signature and docstring)."""
-
-    @functools.wraps(plan)
-    def sync(self: EmrRayHook, *args: Any, **kwargs: Any) -> Any:
-        return self._drive(plan(self, *args, **kwargs))
-
-    @functools.wraps(plan)
-    async def async_(self: EmrRayHook, *args: Any, **kwargs: Any) -> Any:
-        return await self._adrive(plan(self, *args, **kwargs))
-
-    # Show what the call returns, not the plan's generator type (``Generator[_Call, Any, X]`` → X).
-    returns = str(plan.__annotations__.get("return", ""))
-    if returns.startswith("Generator[_Call, Any, "):
-        signature = inspect.signature(plan)
-        returns = returns[len("Generator[_Call, Any, ") : -1]
-        for method in (sync, async_):
-            method.__signature__ = signature.replace(return_annotation=returns)  # type: ignore[attr-defined]
-            method.__annotations__ = {**plan.__annotations__, "return": returns}
-    name = plan.__name__.removeprefix("_plan_")
-    sync.__name__, async_.__name__ = name, f"a{name}"
-    sync.__qualname__, async_.__qualname__ = f"EmrRayHook.{name}", f"EmrRayHook.a{name}"
-    async_.__doc__ = f"Async twin of :meth:`{name}`.\n\n{plan.__doc__ or ''}"
-    return sync, async_
-
-
-def _cluster_body(arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """The CreateRayCluster/UpdateRayCluster body from a plan's arguments, validated by
-    :class:`~airflow_provider_emr_ray.models.RayClusterConfig`."""
-    from airflow_provider_emr_ray import models
-
-    fields = {k: v for k, v in arguments.items() if k not in ("self", "cluster_id")}
-    return models.to_wire(fields, models.RayClusterConfig, field="")
 
 
 _PROVIDERS: dict[str, CredentialProvider] = {}
@@ -251,7 +207,10 @@ class EmrRayHook(BaseHook):
     ``security_token``, ``role_arn``, ``oidc_provider_arn``, ...). The connection is read on the
     first call, not when the hook is created.
 
-    Every method has an async twin prefixed with ``a`` (``aget_ray_job``, ...).
+    Every method has an async twin prefixed with ``a`` (``aget_ray_job``, ...) with the same
+    signature. Arguments are checked before anything is sent (a bad one raises
+    :class:`~airflow_provider_emr_ray.exceptions.EmrRayValidationError` naming it, an unknown
+    keyword ``TypeError``).
 
     :param emr_ray_conn_id: the Airflow connection to use.
     :param region_id: overrides the connection's ``region_id`` extra.
@@ -293,12 +252,12 @@ class EmrRayHook(BaseHook):
         self._transport = transport
         self._async_transport = async_transport
         self._credential_provider = credential_provider
-        self._settings_cache: _Settings | None = None
+        self._settings_cache: Settings | None = None
         self._client_cache: httpx.Client | None = None
 
     # ------------------------------------------------------------------ connection & settings
 
-    def _settings_from_connection(self, conn: Any) -> _Settings:
+    def _settings_from_connection(self, conn: Any) -> Settings:
         extra = conn.extra_dejson if conn is not None else {}
         login = conn.login if conn is not None else None
         password = conn.password if conn is not None else None
@@ -334,7 +293,7 @@ class EmrRayHook(BaseHook):
                 max_retries=DEFAULT_MAX_RETRIES if retries is None else _non_negative_int("max_retries", retries)
             )
         provider = self._credential_provider or _shared_provider(login, password, extra)
-        return _Settings(
+        return Settings(
             endpoint=endpoint,
             host=urlsplit(endpoint).netloc,
             region_id=region_id,
@@ -345,13 +304,13 @@ class EmrRayHook(BaseHook):
         )
 
     @property
-    def settings(self) -> _Settings:
+    def settings(self) -> Settings:
         """The resolved settings (reads the connection on first access)."""
         if self._settings_cache is None:
             self._settings_cache = self._settings_from_connection(self.get_connection(self.emr_ray_conn_id))
         return self._settings_cache
 
-    async def asettings(self) -> _Settings:
+    async def asettings(self) -> Settings:
         """Async :attr:`settings`: reads the connection without blocking the event loop."""
         if self._settings_cache is None:
             conn = await _aread_connection(self.emr_ray_conn_id, self.get_connection)
@@ -397,203 +356,71 @@ class EmrRayHook(BaseHook):
             self._client_cache.close()
             self._client_cache = None
 
-    # ------------------------------------------------------------------ the one call path
+    # ------------------------------------------------------------------ the two drivers of a plan
 
-    def _workspace(self, s: _Settings) -> str:
+    def _steps(self, s: Settings, plan: Plan, first: Call) -> Any:
+        """The wire steps of ``plan``, whose first call ``first`` the driver took already
+        (:func:`~airflow_provider_emr_ray.client.exchange.steps`)."""
         if not s.workspace_id:
             raise EmrRayValidationError(
                 "workspace_id",
                 f"is required: give it to the hook or as the workspace_id extra of connection {self.emr_ray_conn_id!r}",
             )
-        return s.workspace_id
+        return steps(s, s.workspace_id, plan, first, self._warn)
 
-    def _exchange(self, s: _Settings, prepared: PreparedRequest) -> Generator[Any, Any, Any]:
-        """The retry loop of one call, free of I/O.
+    def _warn(self, *args: Any) -> None:
+        self.log.warning(*args)
 
-        Yields ``_CRED`` (send back a :class:`Credential`), a ``float`` (sleep that long, send
-        back ``None``) or a ``(method, target, headers, body)`` tuple (send back the
-        :class:`Outcome`). Returns the decoded JSON of the successful answer.
-        """
-        action = prepared.action
-        retry_number = 0
-        while True:
-            cred: Credential = yield _CRED
-            headers = sign_headers(
-                method=action.method,
-                host=s.host,
-                path=prepared.path,
-                query=prepared.query,
-                body=prepared.body,
-                action=action.name,
-                access_key_id=cred.access_key_id,
-                access_key_secret=cred.access_key_secret,
-                security_token=cred.security_token,
-            )
-            outcome: Outcome = yield (action.method, prepared.target, headers, prepared.body)
-            decision = s.retry.decide(action.name, action.idempotent, outcome, retry_number)
-            if decision.error is not None:
-                raise decision.error
-            if decision.delay is None:
-                return decision.result
-            retry_number += 1
-            self.log.warning(
-                "%s failed (%s); retry %d of %d in %.2f s",
-                action.name,
-                decision.reason,
-                retry_number,
-                s.retry.max_retries,
-                decision.delay,
-            )
-            yield decision.delay
-
-    @staticmethod
-    def _outcome_from_response(response: httpx.Response) -> Outcome:
-        from pydantic_core import from_json
-
-        content, status = response.content, response.status_code
-        try:
-            payload = from_json(content) if content else {}
-        except ValueError:
-            payload = None
-        if 200 <= status < 300:
-            return Outcome(status=status, payload=payload)
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
-        return Outcome(status=status, payload=payload, retry_after=retry_after)
-
-    @staticmethod
-    def _sender(client: Any) -> Callable[[httpx.Request], Any]:
-        """How requests reach the wire: the transport ``client`` uses for its endpoint (proxy
-        mounts from the environment included), resolved once per client. Signed calls need none
-        of the client's auth, redirect, cookie or event-hook layers, and skipping them is a third
-        of the client-side CPU of a call. ``client.send`` where httpx lacks the lookup."""
-        sender = client.__dict__.get("_emr_ray_sender")
-        if sender is None:
-            import httpx
-
-            pick = getattr(client, _TRANSPORT_LOOKUP, None)
-            if pick is None:
-                sender = client.send
-            elif isinstance(client, httpx.AsyncClient):
-                sender = pick(client.base_url).handle_async_request
-            else:
-                sender = pick(client.base_url).handle_request
-            client.__dict__["_emr_ray_sender"] = sender
-        return sender
-
-    @staticmethod
-    def _request(s: _Settings, step: tuple) -> httpx.Request:
-        """The ``httpx.Request`` of one signed send (the client's timeout and user agent set here,
-        as ``client.send`` would)."""
-        import httpx
-
-        method, target, headers, content = step
-        headers["user-agent"] = USER_AGENT
-        timeout = {"connect": s.timeout, "read": s.timeout, "write": s.timeout, "pool": s.timeout}
-        return httpx.Request(
-            method, s.endpoint + target, headers=headers, content=content, extensions={"timeout": timeout}
-        )
-
-    @staticmethod
-    def _outcome_from_error(error: Exception) -> Outcome:
-        import httpx
-
-        never_sent = isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
-        return Outcome(
-            status=None,
-            transport_error=type(error).__name__,
-            transport_detail=str(error)[:200],
-            sent=not never_sent,
-        )
-
-    def _call(self, name: str, path_params: Mapping[str, str] | None = None, query=None, body=None) -> Any:
-        import httpx
-
+    def _drive(self, plan: Plan) -> Any:
+        """Run a plan with the sync call path."""
+        first = next(plan)  # the arguments are checked before the connection is read
         s = self.settings
-        prepared = build_request(name, {"workspaceId": self._workspace(s), **(path_params or {})}, query, body)
-        send = self._sender(self.get_conn())
-        steps = self._exchange(s, prepared)
+        work = self._steps(s, plan, first)
+        send = sender(self.get_conn())
         reply: Any = None
         try:
             while True:
-                step = steps.send(reply)
-                if step is _CRED:
+                step = work.send(reply)
+                if step is CRED:
                     reply = s.credentials.get()
-                elif isinstance(step, float):
+                elif step.__class__ is float:
                     _sleep(step)
                     reply = None
                 else:
-                    try:
-                        response = send(self._request(s, step))
-                        try:
-                            response.read()
-                        finally:
-                            response.close()
-                        reply = self._outcome_from_response(response)
-                    except httpx.TransportError as err:
-                        reply = self._outcome_from_error(err)
+                    reply = transmit(send, http_request(s, step))
         except StopIteration as done:
             return done.value
 
-    async def _acall(self, name: str, path_params: Mapping[str, str] | None = None, query=None, body=None) -> Any:
-        import httpx
-
+    async def _adrive(self, plan: Plan) -> Any:
+        """Run a plan with the async call path (requests in flight bounded per event loop)."""
+        first = next(plan)  # the arguments are checked before the connection is read
         s = await self.asettings()
-        prepared = build_request(name, {"workspaceId": self._workspace(s), **(path_params or {})}, query, body)
+        work = self._steps(s, plan, first)
         lane = await self._alane()
-        send = self._sender(lane.client)
-        steps = self._exchange(s, prepared)
+        send = sender(lane.client)
         reply: Any = None
         try:
             while True:
-                step = steps.send(reply)
-                if step is _CRED:
+                step = work.send(reply)
+                if step is CRED:
                     reply = await s.credentials.aget()
-                elif isinstance(step, float):
+                elif step.__class__ is float:
                     await _asleep(step)
                     reply = None
                 else:
-                    try:
-                        async with lane.gate:
-                            response = await send(self._request(s, step))
-                            try:
-                                await response.aread()
-                            finally:
-                                await response.aclose()
-                        reply = self._outcome_from_response(response)
-                    except httpx.TransportError as err:
-                        reply = self._outcome_from_error(err)
+                    async with lane.gate:
+                        reply = await atransmit(send, http_request(s, step))
         except StopIteration as done:
             return done.value
 
-    # ------------------------------------------------------------------ plans → sync and async methods
+    # ------------------------------------------------------------------ plans: one per API call
 
-    def _drive(self, plan: Generator[_Call, Any, Any]) -> Any:
-        """Run a plan with the sync call path."""
-        answer: Any = None
-        try:
-            while True:
-                call = plan.send(answer)
-                answer = self._call(call.action, call.path_params, call.query, call.body)
-        except StopIteration as done:
-            return done.value
-
-    async def _adrive(self, plan: Generator[_Call, Any, Any]) -> Any:
-        """Run a plan with the async call path."""
-        answer: Any = None
-        try:
-            while True:
-                call = plan.send(answer)
-                answer = await self._acall(call.action, call.path_params, call.query, call.body)
-        except StopIteration as done:
-            return done.value
-
-    def _paged(self, action: str, items_key: str, model: Any, page_size: int, base_query: Mapping[str, Any]):
+    def _paged(self, action: str, items_key: str, model: Any, page_size: int, base_query: Mapping[str, Any]) -> Plan:
         """Walk every page of a List call; yields the calls, returns the parsed items."""
-        if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 100:
-            raise EmrRayValidationError("page_size", f"must be an integer from 1 to 100, got {page_size!r}")
+        _page_size(page_size)
         found: list[Any] = []
         for page in range(1, MAX_PAGES + 1):
-            answer = yield _Call(action, query={**base_query, "pageNum": page, "pageSize": page_size})
+            answer = yield Call(action, query={**base_query, "pageNum": page, "pageSize": page_size})
             items = answer.get(items_key) or []
             found.extend(model.model_validate(item) for item in items)
             total = answer.get("totalCount")
@@ -601,164 +428,68 @@ class EmrRayHook(BaseHook):
                 break
         return found
 
-    # ------------------------------------------------------------------ clusters
+    def _plan_create_ray_cluster(self, name: str, spec: ClusterSpec) -> Plan:
+        from airflow_provider_emr_ray import models
 
-    def _plan_create_ray_cluster(
-        self,
-        *,
-        name: str,
-        head_spec: Any = None,
-        worker_spec: Sequence[Any] | None = None,
-        display_release_version: str | None = None,
-        description: str | None = None,
-        network_service_name: str | None = None,
-        volume_ids: Sequence[str] | None = None,
-        extra_param: str | Mapping[str, Any] | None = None,
-    ) -> Generator[_Call, Any, str]:
-        """Create a Ray cluster (CreateRayCluster) and return its ``clusterId``.
-
-        Never re-sent once it may have reached the service: a read timeout or 5xx raises
-        :class:`~airflow_provider_emr_ray.exceptions.EmrRayOutcomeUnknownError`.
-
-        :param name: the cluster name, 1 to 64 characters.
-        :param head_spec: the head node (dict in snake_case or camelCase, or ``HeadSpec``).
-        :param worker_spec: worker groups (up to 50; dicts or ``WorkerSpec``).
-        :param display_release_version: the engine version, e.g. ``ray-1.0.0 (Ray 2.47.1, Python 3.12)``.
-        :param description: free text.
-        :param network_service_name: the network connection to use (VPC access).
-        :param volume_ids: volumes to mount.
-        :param extra_param: extra parameters (dict or JSON string).
-        """
+        check_keywords("create_ray_cluster", spec, ClusterSpec)
         if name is None:
-            raise EmrRayValidationError("name", "is required: a string of 1 to 64 characters")
-        body = _cluster_body(locals())
-        answer = yield _Call("CreateRayCluster", body=body)
+            raise EmrRayValidationError("name", f"is required: a string of 1 to {MAX_CLUSTER_NAME_LENGTH} characters")
+        body = models.to_wire({"name": name, **spec}, models.RayClusterConfig, field="")
+        answer = yield Call("CreateRayCluster", body=body)
         return answer["clusterId"]
 
-    def _plan_update_ray_cluster(
-        self,
-        cluster_id: str,
-        *,
-        name: str | None = None,
-        head_spec: Any = None,
-        worker_spec: Sequence[Any] | None = None,
-        display_release_version: str | None = None,
-        description: str | None = None,
-        network_service_name: str | None = None,
-        volume_ids: Sequence[str] | None = None,
-        extra_param: str | Mapping[str, Any] | None = None,
-    ) -> Generator[_Call, Any, str]:
-        """Update a Ray cluster (UpdateRayCluster); the parameters are those of :meth:`create_ray_cluster`.
+    def _plan_update_ray_cluster(self, cluster_id: str, name: str | None, spec: ClusterSpec) -> Plan:
+        from airflow_provider_emr_ray import models
 
-        Not re-sent once it may have reached the service (see :meth:`create_ray_cluster`).
-        """
-        body = _cluster_body(locals())
-        answer = yield _Call("UpdateRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)}, body=body)
+        check_keywords("update_ray_cluster", spec, ClusterSpec)
+        path_params = {"clusterId": _require_id("cluster_id", cluster_id)}
+        body = models.to_wire({"name": name, **spec}, models.RayClusterConfig, field="")
+        answer = yield Call("UpdateRayCluster", path_params, body=body)
         return answer.get("clusterId") or cluster_id
 
-    def _plan_get_ray_cluster(self, cluster_id: str) -> Generator[_Call, Any, RayCluster]:
-        """Describe a Ray cluster (GetRayCluster)."""
+    def _plan_get_ray_cluster(self, cluster_id: str) -> Plan:
         from airflow_provider_emr_ray.models import RayCluster
 
-        data = yield _Call("GetRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)})
+        data = yield Call("GetRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)})
         return RayCluster.model_validate(data)
 
-    def _plan_list_ray_clusters(self, *, page_size: int = 100) -> Generator[_Call, Any, list[RayCluster]]:
-        """List every Ray cluster of the workspace (ListRayCluster, all pages)."""
+    def _plan_list_ray_clusters(self, page_size: int) -> Plan:
         from airflow_provider_emr_ray.models import RayCluster
 
         return (yield from self._paged("ListRayCluster", "rayClusters", RayCluster, page_size, {}))
 
-    def _plan_start_ray_cluster(self, cluster_id: str, *, client_token: str | None = None) -> Generator[_Call, Any, None]:
-        """Start a stopped Ray cluster (StartRayCluster)."""
-        yield _Call("StartRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)}, body={"clientToken": client_token})
+    def _plan_cluster_action(self, action: str, cluster_id: str, body: Mapping[str, Any] | None = None) -> Plan:
+        """StartRayCluster, StopRayCluster, DeleteRayCluster: no answer to read."""
+        yield Call(action, {"clusterId": _require_id("cluster_id", cluster_id)}, body=body)
 
-    def _plan_stop_ray_cluster(self, cluster_id: str, *, instance_id: str | None = None) -> Generator[_Call, Any, None]:
-        """Stop a Ray cluster (StopRayCluster)."""
-        yield _Call("StopRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)}, body={"instanceId": instance_id})
-
-    def _plan_delete_ray_cluster(self, cluster_id: str) -> Generator[_Call, Any, None]:
-        """Delete a Ray cluster (DeleteRayCluster)."""
-        yield _Call("DeleteRayCluster", {"clusterId": _require_id("cluster_id", cluster_id)})
-
-    # ------------------------------------------------------------------ jobs
-
-    def _plan_submit_ray_job(
-        self,
-        *,
-        entrypoint: str,
-        name: str | None = None,
-        cluster_id: str | None = None,
-        display_release_version: str | None = None,
-        network_service_name: str | None = None,
-        tags: Mapping[str, str] | Sequence[Any] | None = None,
-        runtime_env_json: str | Mapping[str, Any] | None = None,
-        working_dir: str | None = None,
-        metadata_json: str | Mapping[str, Any] | None = None,
-        submission_mode: str | None = None,
-        entrypoint_num_cpus: str | float | None = None,
-        entrypoint_num_gpus: str | float | None = None,
-        entrypoint_memory: str | None = None,
-        entrypoint_resources: str | Mapping[str, Any] | None = None,
-        shutdown_after_job_finishes: bool | None = None,
-        ttl_seconds_after_finished: int | None = None,
-        active_deadline_seconds: int | None = None,
-        head_spec: Any = None,
-        worker_spec: Sequence[Any] | None = None,
-        volume_ids: Sequence[str] | None = None,
-        extra_param: str | Mapping[str, Any] | None = None,
-    ) -> Generator[_Call, Any, str]:
-        """Submit a Ray job (SubmitRayJob) and return its ``submissionId``.
-
-        Give ``cluster_id`` to run on an existing cluster, or ``head_spec``/``worker_spec`` for
-        a cluster that lives only for this job. Never re-sent once it may have reached the
-        service (see :meth:`create_ray_cluster`).
-
-        :param entrypoint: the command line, e.g. ``python main.py``.
-        :param name: the job name (1 to 64 characters).
-        :param tags: a ``{key: value}`` dict or a list of ``{"key": ..., "value": ...}``.
-        :param runtime_env_json: the Ray runtime environment (dict or JSON string).
-        :param metadata_json: job metadata (dict or JSON string).
-        :param entrypoint_resources: custom resources of the entrypoint (dict or JSON string).
-        """
+    def _plan_submit_ray_job(self, entrypoint: str, spec: JobSpec) -> Plan:
         from airflow_provider_emr_ray import models
 
-        fields = {k: v for k, v in locals().items() if k not in ("self", "models")}
+        check_keywords("submit_ray_job", spec, JobSpec)
         if not isinstance(entrypoint, str) or not entrypoint.strip():
             raise EmrRayValidationError("entrypoint", f"must be a non-empty command line, got {entrypoint!r}")
-        if cluster_id is not None:
-            _require_id("cluster_id", cluster_id)
-            if head_spec is not None or worker_spec is not None:
+        if spec.get("cluster_id") is not None:
+            _require_id("cluster_id", spec["cluster_id"])
+            if spec.get("head_spec") is not None or spec.get("worker_spec") is not None:
                 raise EmrRayValidationError("head_spec", "cannot be combined with cluster_id")
-        elif head_spec is None:
+        elif spec.get("head_spec") is None:
             raise EmrRayValidationError(
                 "cluster_id", "give cluster_id (run on an existing cluster) or head_spec (a job-scoped cluster)"
             )
-        answer = yield _Call("SubmitRayJob", body=models.to_wire(fields, models.RayJobConfig, field=""))
+        body = models.to_wire({"entrypoint": entrypoint, **spec}, models.RayJobConfig, field="")
+        answer = yield Call("SubmitRayJob", body=body)
         return answer["submissionId"]
 
-    def _plan_get_ray_job(self, submission_id: str) -> Generator[_Call, Any, RayJob]:
-        """Describe a Ray job (GetRayJob)."""
+    def _plan_get_ray_job(self, submission_id: str) -> Plan:
         from airflow_provider_emr_ray.models import RayJob
 
-        data = yield _Call("GetRayJob", {"submissionId": _require_id("submission_id", submission_id)})
+        data = yield Call("GetRayJob", {"submissionId": _require_id("submission_id", submission_id)})
         return RayJob.model_validate(data)
 
     def _plan_list_ray_jobs(
-        self,
-        *,
-        name: str | None = None,
-        submission_id: str | None = None,
-        task_biz_id: str | None = None,
-        submit_time_start: datetime | int | None = None,
-        submit_time_end: datetime | int | None = None,
-        page_size: int = 100,
-    ) -> Generator[_Call, Any, list[RayJob]]:
-        """List the Ray jobs of the workspace matching the filters (ListRayJob, all pages).
-
-        :param submit_time_start: only jobs submitted at or after (aware datetime or epoch ms).
-        :param submit_time_end: only jobs submitted at or before (aware datetime or epoch ms).
-        """
+        self, name: str | None, submission_id: str | None, task_biz_id: str | None,
+        submit_time_start: datetime | int | None, submit_time_end: datetime | int | None, page_size: int,
+    ) -> Plan:  # fmt: skip
         from airflow_provider_emr_ray.models import RayJob
 
         start = _epoch_ms("submit_time_start", submit_time_start)
@@ -769,56 +500,238 @@ class EmrRayHook(BaseHook):
         query = {"name": name, "submissionId": submission_id, "taskBizId": task_biz_id, "submitTime": window}
         return (yield from self._paged("ListRayJob", "rayJobs", RayJob, page_size, query))
 
-    def _plan_cancel_ray_job(self, submission_id: str) -> Generator[_Call, Any, bool]:
-        """Cancel a Ray job (CancelRayJob); returns the service's ``success`` flag."""
-        answer = yield _Call("CancelRayJob", {"submissionId": _require_id("submission_id", submission_id)})
+    def _plan_cancel_ray_job(self, submission_id: str) -> Plan:
+        answer = yield Call("CancelRayJob", {"submissionId": _require_id("submission_id", submission_id)})
         return bool(answer.get("success", True))
 
     def _plan_list_ray_logs(
-        self,
-        instance_id: str,
-        *,
-        bucket_name: str | None = None,
-        prefix: str | None = None,
-        marker: str | None = None,
-        max_keys: int | None = None,
-        delimiter: str | None = None,
-    ) -> Generator[_Call, Any, dict[str, Any]]:
-        """List log files of a Ray instance (ListRayLogs); returns the answer's ``data``."""
+        self, instance_id: str, bucket_name: str | None, prefix: str | None, marker: str | None,
+        max_keys: int | None, delimiter: str | None,
+    ) -> Plan:  # fmt: skip
         query = {"bucketName": bucket_name, "prefix": prefix, "marker": marker, "maxKeys": max_keys, "delimiter": delimiter}
-        answer = yield _Call("ListRayLogs", {"instanceId": _require_id("instance_id", instance_id)}, query=query)
+        answer = yield Call("ListRayLogs", {"instanceId": _require_id("instance_id", instance_id)}, query=query)
         return answer.get("data") or {}
 
-    def _plan_get_ray_log(self, instance_id: str, *, path: str, bucket_name: str | None = None) -> Generator[_Call, Any, str]:
-        """The download URL of one log file (GetRayLog ``data.accessUrl``)."""
+    def _plan_get_ray_log(self, instance_id: str, path: str, bucket_name: str | None) -> Plan:
         if not isinstance(path, str) or not path:
             raise EmrRayValidationError("path", "must be a non-empty string")
         path_params = {"instanceId": _require_id("instance_id", instance_id)}
-        answer = yield _Call("GetRayLog", path_params, query={"bucketName": bucket_name, "path": path})
+        answer = yield Call("GetRayLog", path_params, query={"bucketName": bucket_name, "path": path})
         return (answer.get("data") or {}).get("accessUrl", "")
 
-    # Each call once, as a plan; its sync method and its async twin ("a" + name) run that plan.
-    create_ray_cluster, acreate_ray_cluster = _twins(_plan_create_ray_cluster)
-    update_ray_cluster, aupdate_ray_cluster = _twins(_plan_update_ray_cluster)
-    get_ray_cluster, aget_ray_cluster = _twins(_plan_get_ray_cluster)
-    list_ray_clusters, alist_ray_clusters = _twins(_plan_list_ray_clusters)
-    start_ray_cluster, astart_ray_cluster = _twins(_plan_start_ray_cluster)
-    stop_ray_cluster, astop_ray_cluster = _twins(_plan_stop_ray_cluster)
-    delete_ray_cluster, adelete_ray_cluster = _twins(_plan_delete_ray_cluster)
-    submit_ray_job, asubmit_ray_job = _twins(_plan_submit_ray_job)
-    get_ray_job, aget_ray_job = _twins(_plan_get_ray_job)
-    list_ray_jobs, alist_ray_jobs = _twins(_plan_list_ray_jobs)
-    cancel_ray_job, acancel_ray_job = _twins(_plan_cancel_ray_job)
-    list_ray_logs, alist_ray_logs = _twins(_plan_list_ray_logs)
-    get_ray_log, aget_ray_log = _twins(_plan_get_ray_log)
+    # ------------------------------------------------------------------ clusters
+
+    def create_ray_cluster(self, *, name: str, **spec: Unpack[ClusterSpec]) -> str:
+        """Create a Ray cluster (CreateRayCluster) and return its ``clusterId``.
+
+        Never re-sent once it may have reached the service: a read timeout or 5xx raises
+        :class:`~airflow_provider_emr_ray.exceptions.EmrRayOutcomeUnknownError` (look the
+        cluster up before trying again).
+
+        :param name: the cluster name, 1 to :data:`~airflow_provider_emr_ray.limits.MAX_CLUSTER_NAME_LENGTH`
+            characters.
+        :param spec: the optional fields of :class:`~airflow_provider_emr_ray.hooks.specs.ClusterSpec`:
+            ``head_spec``, ``worker_spec``, ``display_release_version``, ``description``,
+            ``network_service_name``, ``volume_ids``, ``extra_param`` and ``extra_fields``
+            (wire-named fields sent verbatim).
+        """
+        return self._drive(self._plan_create_ray_cluster(name, spec))
+
+    async def acreate_ray_cluster(self, *, name: str, **spec: Unpack[ClusterSpec]) -> str:
+        """Async twin of :meth:`create_ray_cluster`."""
+        return await self._adrive(self._plan_create_ray_cluster(name, spec))
+
+    def update_ray_cluster(self, cluster_id: str, *, name: str | None = None, **spec: Unpack[ClusterSpec]) -> str:
+        """Update a Ray cluster (UpdateRayCluster); return its ``clusterId``.
+
+        Not re-sent once it may have reached the service (see :meth:`create_ray_cluster`).
+
+        :param cluster_id: the cluster to update.
+        :param name: a new name (see :meth:`create_ray_cluster`).
+        :param spec: the fields to change, as in :meth:`create_ray_cluster`.
+        """
+        return self._drive(self._plan_update_ray_cluster(cluster_id, name, spec))
+
+    async def aupdate_ray_cluster(self, cluster_id: str, *, name: str | None = None, **spec: Unpack[ClusterSpec]) -> str:
+        """Async twin of :meth:`update_ray_cluster`."""
+        return await self._adrive(self._plan_update_ray_cluster(cluster_id, name, spec))
+
+    def get_ray_cluster(self, cluster_id: str) -> RayCluster:
+        """Describe a Ray cluster (GetRayCluster).
+
+        :param cluster_id: the cluster's ``clusterId``.
+        """
+        return self._drive(self._plan_get_ray_cluster(cluster_id))
+
+    async def aget_ray_cluster(self, cluster_id: str) -> RayCluster:
+        """Async twin of :meth:`get_ray_cluster`."""
+        return await self._adrive(self._plan_get_ray_cluster(cluster_id))
+
+    def list_ray_clusters(self, *, page_size: int = MAX_PAGE_SIZE) -> list[RayCluster]:
+        """List every Ray cluster of the workspace (ListRayCluster, all pages).
+
+        :param page_size: clusters per request, 1 to :data:`~airflow_provider_emr_ray.limits.MAX_PAGE_SIZE`.
+        """
+        return self._drive(self._plan_list_ray_clusters(page_size))
+
+    async def alist_ray_clusters(self, *, page_size: int = MAX_PAGE_SIZE) -> list[RayCluster]:
+        """Async twin of :meth:`list_ray_clusters`."""
+        return await self._adrive(self._plan_list_ray_clusters(page_size))
+
+    def start_ray_cluster(self, cluster_id: str, *, client_token: str | None = None) -> None:
+        """Start a stopped Ray cluster (StartRayCluster).
+
+        :param cluster_id: the cluster to start.
+        :param client_token: the service's idempotency token, if any.
+        """
+        return self._drive(self._plan_cluster_action("StartRayCluster", cluster_id, {"clientToken": client_token}))
+
+    async def astart_ray_cluster(self, cluster_id: str, *, client_token: str | None = None) -> None:
+        """Async twin of :meth:`start_ray_cluster`."""
+        return await self._adrive(self._plan_cluster_action("StartRayCluster", cluster_id, {"clientToken": client_token}))
+
+    def stop_ray_cluster(self, cluster_id: str, *, instance_id: str | None = None) -> None:
+        """Stop a Ray cluster (StopRayCluster).
+
+        :param cluster_id: the cluster to stop.
+        :param instance_id: one instance of it to stop, if not the whole cluster.
+        """
+        return self._drive(self._plan_cluster_action("StopRayCluster", cluster_id, {"instanceId": instance_id}))
+
+    async def astop_ray_cluster(self, cluster_id: str, *, instance_id: str | None = None) -> None:
+        """Async twin of :meth:`stop_ray_cluster`."""
+        return await self._adrive(self._plan_cluster_action("StopRayCluster", cluster_id, {"instanceId": instance_id}))
+
+    def delete_ray_cluster(self, cluster_id: str) -> None:
+        """Delete a Ray cluster (DeleteRayCluster).
+
+        :param cluster_id: the cluster to delete.
+        """
+        return self._drive(self._plan_cluster_action("DeleteRayCluster", cluster_id))
+
+    async def adelete_ray_cluster(self, cluster_id: str) -> None:
+        """Async twin of :meth:`delete_ray_cluster`."""
+        return await self._adrive(self._plan_cluster_action("DeleteRayCluster", cluster_id))
+
+    # ------------------------------------------------------------------ jobs
+
+    def submit_ray_job(self, *, entrypoint: str, **spec: Unpack[JobSpec]) -> str:
+        """Submit a Ray job (SubmitRayJob) and return its ``submissionId``.
+
+        Give ``cluster_id`` to run on an existing cluster, or ``head_spec``/``worker_spec`` for
+        a cluster that lives only for this job. Never re-sent once it may have reached the
+        service (see :meth:`create_ray_cluster`).
+
+        :param entrypoint: the command line, e.g. ``python main.py``.
+        :param spec: the optional fields of :class:`~airflow_provider_emr_ray.hooks.specs.JobSpec`,
+            among them ``name`` (1 to :data:`~airflow_provider_emr_ray.limits.MAX_JOB_NAME_LENGTH`
+            characters), ``cluster_id``, ``tags`` (a ``{key: value}`` dict or a list of
+            ``{"key": ..., "value": ...}``), ``runtime_env_json``/``metadata_json``/``entrypoint_resources``
+            (dicts or JSON strings), ``head_spec``/``worker_spec`` and ``extra_fields``.
+        """
+        return self._drive(self._plan_submit_ray_job(entrypoint, spec))
+
+    async def asubmit_ray_job(self, *, entrypoint: str, **spec: Unpack[JobSpec]) -> str:
+        """Async twin of :meth:`submit_ray_job`."""
+        return await self._adrive(self._plan_submit_ray_job(entrypoint, spec))
+
+    def get_ray_job(self, submission_id: str) -> RayJob:
+        """Describe a Ray job (GetRayJob).
+
+        :param submission_id: the job's ``submissionId``.
+        """
+        return self._drive(self._plan_get_ray_job(submission_id))
+
+    async def aget_ray_job(self, submission_id: str) -> RayJob:
+        """Async twin of :meth:`get_ray_job`."""
+        return await self._adrive(self._plan_get_ray_job(submission_id))
+
+    def list_ray_jobs(
+        self, *, name: str | None = None, submission_id: str | None = None, task_biz_id: str | None = None,
+        submit_time_start: datetime | int | None = None, submit_time_end: datetime | int | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> list[RayJob]:  # fmt: skip
+        """List the Ray jobs of the workspace matching the filters (ListRayJob, all pages).
+
+        :param name: only jobs of this name.
+        :param submission_id: only the job with this ``submissionId``.
+        :param task_biz_id: only jobs of this task.
+        :param submit_time_start: only jobs submitted at or after: a timezone-aware ``datetime``
+            (a pendulum ``DateTime`` included) or epoch milliseconds; a naive datetime is rejected.
+        :param submit_time_end: only jobs submitted at or before (as ``submit_time_start``).
+        :param page_size: jobs per request, 1 to :data:`~airflow_provider_emr_ray.limits.MAX_PAGE_SIZE`.
+        """
+        return self._drive(
+            self._plan_list_ray_jobs(name, submission_id, task_biz_id, submit_time_start, submit_time_end, page_size)
+        )
+
+    async def alist_ray_jobs(
+        self, *, name: str | None = None, submission_id: str | None = None, task_biz_id: str | None = None,
+        submit_time_start: datetime | int | None = None, submit_time_end: datetime | int | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> list[RayJob]:  # fmt: skip
+        """Async twin of :meth:`list_ray_jobs`."""
+        return await self._adrive(
+            self._plan_list_ray_jobs(name, submission_id, task_biz_id, submit_time_start, submit_time_end, page_size)
+        )
+
+    def cancel_ray_job(self, submission_id: str) -> bool:
+        """Cancel a Ray job (CancelRayJob); return the service's ``success`` flag.
+
+        :param submission_id: the job to cancel.
+        """
+        return self._drive(self._plan_cancel_ray_job(submission_id))
+
+    async def acancel_ray_job(self, submission_id: str) -> bool:
+        """Async twin of :meth:`cancel_ray_job`."""
+        return await self._adrive(self._plan_cancel_ray_job(submission_id))
+
+    def list_ray_logs(
+        self, instance_id: str, *, bucket_name: str | None = None, prefix: str | None = None,
+        marker: str | None = None, max_keys: int | None = None, delimiter: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """List log files of a Ray instance (ListRayLogs); return the answer's ``data``.
+
+        :param instance_id: the instance (a cluster node, or a job's ``submissionId``).
+        :param bucket_name: the OSS bucket of the logs, if not the default.
+        :param prefix: only files under this prefix.
+        :param marker: list from after this key (paging).
+        :param max_keys: at most this many files.
+        :param delimiter: group keys by this character (folders).
+        """
+        return self._drive(self._plan_list_ray_logs(instance_id, bucket_name, prefix, marker, max_keys, delimiter))
+
+    async def alist_ray_logs(
+        self, instance_id: str, *, bucket_name: str | None = None, prefix: str | None = None,
+        marker: str | None = None, max_keys: int | None = None, delimiter: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Async twin of :meth:`list_ray_logs`."""
+        return await self._adrive(self._plan_list_ray_logs(instance_id, bucket_name, prefix, marker, max_keys, delimiter))
+
+    def get_ray_log(self, instance_id: str, *, path: str, bucket_name: str | None = None) -> str:
+        """The download URL of one log file (GetRayLog ``data.accessUrl``).
+
+        :param instance_id: the instance, as in :meth:`list_ray_logs`.
+        :param path: the file's ``path`` from :meth:`list_ray_logs`.
+        :param bucket_name: the OSS bucket of the logs, if not the default.
+        """
+        return self._drive(self._plan_get_ray_log(instance_id, path, bucket_name))
+
+    async def aget_ray_log(self, instance_id: str, *, path: str, bucket_name: str | None = None) -> str:
+        """Async twin of :meth:`get_ray_log`."""
+        return await self._adrive(self._plan_get_ray_log(instance_id, path, bucket_name))
 
     # ------------------------------------------------------------------ connection test & UI
+
+    @staticmethod
+    def _plan_probe() -> Plan:
+        return (yield Call("ListRayCluster", query={"pageNum": 1, "pageSize": 1}))
 
     def test_connection(self) -> tuple[bool, str]:
         """Call ListRayCluster with pageSize 1; return ``(ok, readable reason)``."""
         try:
             s = self.settings
-            answer = self._call("ListRayCluster", query={"pageNum": 1, "pageSize": 1})
+            answer = self._drive(self._plan_probe())
         except EmrRayValidationError as err:
             return False, f"Connection settings are invalid: {err}"
         except EmrRayError as err:

@@ -6,69 +6,45 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
+from airflow_provider_emr_ray.client.retry import RetryPolicy
 from airflow_provider_emr_ray.emulator import EmulatorConfig, FaultRule, create_app, serve_in_thread
+from airflow_provider_emr_ray.emulator.config import conn_json
 from airflow_provider_emr_ray.exceptions import (
     EmrRayAuthError,
     EmrRayNotFoundError,
     EmrRayOutcomeUnknownError,
 )
 from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
-from airflow_provider_emr_ray.client.retry import RetryPolicy
-from tests.conftest import TEST_AK, TEST_REGION, TEST_SECRET, TEST_WORKSPACE
+from tests.conftest import TEST_AK, TEST_SECRET
+from tests.emulator.helpers import FAST, async_wait_for, wait_for
 
 HEAD = {"cpu": 2, "memory": "8Gi"}
 WORKERS = [{"group_name": "cpu", "worker_type": "CPU", "replica": 2, "cpu": 4, "memory": "16Gi"}]
-FAST = dict(
-    access_key_id=TEST_AK,
-    access_key_secret=TEST_SECRET,
-    region_id=TEST_REGION,
-    workspace_id=TEST_WORKSPACE,
-    cluster_start_delay=0.0,
-    cluster_stop_delay=0.0,
-    job_submit_delay=0.0,
-    job_pending_delay=0.0,
-    job_run_duration=0.0,
-    job_cancel_delay=0.0,
-)
 
 
 def _conn(monkeypatch, endpoint: str, conn_id: str = "emr_ray_emu", secret: str = TEST_SECRET) -> str:
-    monkeypatch.setenv(
-        f"AIRFLOW_CONN_{conn_id.upper()}",
-        json.dumps({"conn_type": "emr_ray", "login": TEST_AK, "password": secret,
-                    "extra": {"region_id": TEST_REGION, "workspace_id": TEST_WORKSPACE, "endpoint": endpoint}}),
-    )  # fmt: skip
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", conn_json(endpoint, password=secret))
     return conn_id
 
 
-def _wait(fetch, done, timeout=30.0):
-    """Poll ``fetch()`` until ``done(value)``; return the value (a condition with a deadline)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {timeout}s; last value: {value!r}")
-        time.sleep(0.02)
+def _until(fetch, done, timeout=30.0):
+    """The first ``fetch()`` that ``done`` accepts (polled by the shared helper)."""
+    found = wait_for(lambda: (value,) if done(value := fetch()) else None, timeout=timeout)
+    return found[0]
 
 
-async def _await(fetch, done, timeout=30.0):
-    import asyncio
+async def _auntil(fetch, done, timeout=30.0):
+    """Async :func:`_until`."""
 
-    deadline = time.monotonic() + timeout
-    while True:
+    async def probe():
         value = await fetch()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {timeout}s; last value: {value!r}")
-        await asyncio.sleep(0.02)
+        return (value,) if done(value) else None
+
+    return (await async_wait_for(probe, timeout=timeout))[0]
 
 
 async def test_async_lifecycle_in_process(monkeypatch):
@@ -76,7 +52,7 @@ async def test_async_lifecycle_in_process(monkeypatch):
     try:
         hook = EmrRayHook(_conn(monkeypatch, "http://emulator.local"), async_transport=httpx.ASGITransport(app=app))
         cluster_id = await hook.acreate_ray_cluster(name="async-life", head_spec=HEAD, worker_spec=WORKERS)
-        cluster = await _await(lambda: hook.aget_ray_cluster(cluster_id), lambda c: c.state == "Running")
+        cluster = await _auntil(lambda: hook.aget_ray_cluster(cluster_id), lambda c: c.state == "Running")
         assert cluster.name == "async-life" and cluster.grpc_endpoint and cluster.job_url
         assert len(cluster.instances) == 3  # a head and one per worker replica
         assert [c.cluster_id for c in await hook.alist_ray_clusters(page_size=1)] == [cluster_id]
@@ -86,17 +62,17 @@ async def test_async_lifecycle_in_process(monkeypatch):
         assert updated.description == "resized" and updated.modified
 
         job_id = await hook.asubmit_ray_job(entrypoint="python main.py", cluster_id=cluster_id, tags={"workflowId": "wf-1"})
-        job = await _await(lambda: hook.aget_ray_job(job_id), lambda j: j.is_terminal)
+        job = await _auntil(lambda: hook.aget_ray_job(job_id), lambda j: j.is_terminal)
         assert job.status == "Succeeded" and job.tags_dict["workflowId"] == "wf-1"
         assert [j.submission_id for j in await hook.alist_ray_jobs(submission_id=job_id)] == [job_id]
 
         await hook.astop_ray_cluster(cluster_id)
-        await _await(lambda: hook.aget_ray_cluster(cluster_id), lambda c: c.state == "Stopped")
+        await _auntil(lambda: hook.aget_ray_cluster(cluster_id), lambda c: c.state == "Stopped")
         await hook.astart_ray_cluster(cluster_id)
-        await _await(lambda: hook.aget_ray_cluster(cluster_id), lambda c: c.state == "Running")
+        await _auntil(lambda: hook.aget_ray_cluster(cluster_id), lambda c: c.state == "Running")
         await hook.adelete_ray_cluster(cluster_id)
         with pytest.raises(EmrRayNotFoundError):
-            await _await(lambda: hook.aget_ray_cluster(cluster_id), lambda c: False, timeout=5)
+            await _auntil(lambda: hook.aget_ray_cluster(cluster_id), lambda c: False, timeout=5)
     finally:
         app.emulator.close()
 
@@ -111,13 +87,13 @@ def served():
 def test_sync_lifecycle_with_a_real_job_over_a_socket(monkeypatch, served):
     hook = EmrRayHook(_conn(monkeypatch, served.endpoint))
     cluster_id = hook.create_ray_cluster(name="sync-life", head_spec=HEAD, worker_spec=WORKERS)
-    _wait(lambda: hook.get_ray_cluster(cluster_id), lambda c: c.state == "Running")
+    _until(lambda: hook.get_ray_cluster(cluster_id), lambda c: c.state == "Running")
 
     code = "import os; print('hello from', os.environ['GREETING'])"
     job_id = hook.submit_ray_job(
         entrypoint=f'{sys.executable} -c "{code}"', cluster_id=cluster_id, runtime_env_json={"env_vars": {"GREETING": "emulator"}}
     )
-    job = _wait(lambda: hook.get_ray_job(job_id), lambda j: j.is_terminal)
+    job = _until(lambda: hook.get_ray_job(job_id), lambda j: j.is_terminal)
     assert job.status == "Succeeded", job.message
 
     logs = hook.list_ray_logs(job_id)
@@ -127,13 +103,13 @@ def test_sync_lifecycle_with_a_real_job_over_a_socket(monkeypatch, served):
     assert "hello from emulator" in httpx.get(url).text
 
     failing = hook.submit_ray_job(entrypoint=f'{sys.executable} -c "import sys; sys.exit(3)"', cluster_id=cluster_id)
-    failed = _wait(lambda: hook.get_ray_job(failing), lambda j: j.is_terminal)
+    failed = _until(lambda: hook.get_ray_job(failing), lambda j: j.is_terminal)
     assert failed.status == "Failed" and "3" in (failed.message or "")
 
     long_job = hook.submit_ray_job(entrypoint=f'{sys.executable} -c "import time; time.sleep(60)"', cluster_id=cluster_id)
-    _wait(lambda: hook.get_ray_job(long_job), lambda j: j.status == "Running")
+    _until(lambda: hook.get_ray_job(long_job), lambda j: j.status == "Running")
     assert hook.cancel_ray_job(long_job) is True
-    assert _wait(lambda: hook.get_ray_job(long_job), lambda j: j.is_terminal).status == "Cancelled"
+    assert _until(lambda: hook.get_ray_job(long_job), lambda j: j.is_terminal).status == "Cancelled"
 
     hook.delete_ray_cluster(cluster_id)
     ok, message = hook.test_connection()
@@ -182,7 +158,7 @@ def test_airflow_cli_connection_passes_test_connection(served, tmp_path):
     }
     airflow = [sys.executable, "-m", "airflow"]
     subprocess.run([*airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=240)
-    extra = {"region_id": TEST_REGION, "workspace_id": TEST_WORKSPACE, "endpoint": served.endpoint}
+    extra = json.loads(conn_json(served.endpoint))["extra"]
     subprocess.run(
         [*airflow, "connections", "add", "emr_ray_cli", "--conn-type", "emr_ray", "--conn-login", TEST_AK,
          "--conn-password", TEST_SECRET, "--conn-extra", json.dumps(extra)],
@@ -191,9 +167,7 @@ def test_airflow_cli_connection_passes_test_connection(served, tmp_path):
     good = subprocess.run([*airflow, "connections", "test", "emr_ray_cli"], env=env, capture_output=True, text=True, timeout=120)
     assert good.returncode == 0 and "Connection success!" in good.stdout, good.stdout + good.stderr
     # The same connection with a wrong secret (from the environment, to spare a CLI round trip).
-    env["AIRFLOW_CONN_EMR_RAY_CLI_BAD"] = json.dumps(
-        {"conn_type": "emr_ray", "login": TEST_AK, "password": "not-the-secret", "extra": extra}
-    )
+    env["AIRFLOW_CONN_EMR_RAY_CLI_BAD"] = conn_json(served.endpoint, password="not-the-secret")
     bad = subprocess.run([*airflow, "connections", "test", "emr_ray_cli_bad"], env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 or "Connection success!" not in bad.stdout
     assert "SignatureDoesNotMatch" in bad.stdout + bad.stderr

@@ -712,11 +712,12 @@ def test_sdk_debug_logs_of_credentials_are_redacted(caplog):
     import logging
 
     from airflow_provider_emr_ray.client.credentials import _guard_sdk_logger
+    from airflow_provider_emr_ray.redaction import RedactingFilter
 
     _guard_sdk_logger()
     _guard_sdk_logger()  # idempotent
     sdk_log = logging.getLogger("credentials")
-    assert len([f for f in sdk_log.filters if type(f).__name__ == "_RedactSdkLog"]) == 1
+    assert len([f for f in sdk_log.filters if isinstance(f, RedactingFilter)]) == 1
     with caplog.at_level(logging.DEBUG, logger="credentials"):
         sdk_log.debug("Refresh credentials successfully, retrieved value is %s, cached value is %s",
                       "Credentials(access_key_secret='tmp-secret-1')", "old-secret-0")  # fmt: skip

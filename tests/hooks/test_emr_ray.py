@@ -12,30 +12,20 @@ import pytest
 
 from airflow_provider_emr_ray.client import signing
 from airflow_provider_emr_ray.client.credentials import Credential
-from airflow_provider_emr_ray.exceptions import (
-    EmrRayAuthError,
-    EmrRayConnectionError,
-    EmrRayError,
-    EmrRayNotFoundError,
-    EmrRayOutcomeUnknownError,
-    EmrRayServerError,
-    EmrRayThrottlingError,
-    EmrRayValidationError,
-)
-from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
+from airflow_provider_emr_ray.exceptions import (EmrRayAuthError, EmrRayConnectionError, EmrRayError, EmrRayNotFoundError,
+                                                 EmrRayOutcomeUnknownError, EmrRayServerError, EmrRayThrottlingError,
+                                                 EmrRayValidationError)  # fmt: skip
 from airflow_provider_emr_ray.client.retry import Outcome, RetryPolicy
+from airflow_provider_emr_ray.emulator.config import conn_json
+from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
 from tests.conftest import TEST_AK, TEST_REGION, TEST_SECRET, TEST_WORKSPACE
 
 WS = f"/api/v1/workspaces/{TEST_WORKSPACE}"
 STS_TOKEN = "CAISsts-token-value-should-never-be-logged"
 
 
-def conn_env(monkeypatch, conn_id="emr_ray_test", **extra):
-    extras = {"region_id": TEST_REGION, "workspace_id": TEST_WORKSPACE, "endpoint": "http://emr.test", **extra}
-    monkeypatch.setenv(
-        f"AIRFLOW_CONN_{conn_id.upper()}",
-        json.dumps({"conn_type": "emr_ray", "login": TEST_AK, "password": TEST_SECRET, "extra": extras}),
-    )
+def conn_env(monkeypatch, conn_id="emr_ray_test", *, endpoint="http://emr.test", **extra):
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", conn_json(endpoint, **extra))
     return conn_id
 
 
@@ -655,8 +645,11 @@ def test_hooks_of_one_connection_share_one_credential_provider(monkeypatch):
 def test_null_extras_saved_by_the_ui_form_mean_defaults(monkeypatch):
     """Airflow's connection form saves empty extras as JSON null."""
     rec = Recorder(default=httpx.Response(200, json=CLUSTER))
-    conn_id = conn_env(monkeypatch, timeout=None, max_retries=None, security_token=None, role_arn=None,
-                       credential_type=None, oidc_provider_arn=None, duration_seconds=None)  # fmt: skip
+    conn = json.loads(conn_json("http://emr.test"))
+    nulls = ("timeout", "max_retries", "security_token", "role_arn", "credential_type", "oidc_provider_arn", "duration_seconds")
+    conn["extra"].update(dict.fromkeys(nulls))
+    conn_id = "emr_ray_nulls"
+    monkeypatch.setenv("AIRFLOW_CONN_EMR_RAY_NULLS", json.dumps(conn))
     hook = EmrRayHook(conn_id, transport=httpx.MockTransport(rec))
     assert hook.settings.timeout == 30.0 and hook.settings.retry.max_retries == 5
     assert hook.get_ray_cluster("ray-abc").cluster_id == "ray-abc"
@@ -712,7 +705,7 @@ def test_requests_carry_user_agent_and_the_hook_timeout(monkeypatch):
 
 
 def test_send_falls_back_to_client_send_without_the_transport_lookup(monkeypatch):
-    monkeypatch.setattr("airflow_provider_emr_ray.hooks.emr_ray._TRANSPORT_LOOKUP", "_gone_in_this_httpx")
+    monkeypatch.setattr("airflow_provider_emr_ray.client.exchange.TRANSPORT_LOOKUP", "_gone_in_this_httpx")
     rec = Recorder(default=httpx.Response(200, json=CLUSTER))
     hook = make_hook(monkeypatch, rec)
     assert hook.get_ray_cluster("ray-abc").cluster_id == "ray-abc"
