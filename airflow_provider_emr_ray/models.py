@@ -2,32 +2,45 @@
 
 Two families of models live here:
 
-* **Request specs** - :class:`HeadSpec`, :class:`WorkerSpec`, :class:`GftConfig`,
+* **Request bodies** - :class:`HeadSpec`, :class:`WorkerSpec`, :class:`GftConfig`, :class:`Tag`,
   :class:`RayClusterConfig` (body of CreateRayCluster/UpdateRayCluster) and
   :class:`RayJobConfig` (body of SubmitRayJob). They are *strict*: they enforce the rules
   documented on the API pages (name 1-64 characters, at most 50 worker groups with unique names,
   ``replica >= 1``, ``1 <= minReplica <= maxReplica``, memory like ``8Gi``, cpu a positive
-  number, ``idleTimeoutSeconds >= 0``), so a bad argument fails before any request is sent.
+  number, ``idleTimeoutSeconds >= 0``), and they accept exactly their own fields, each under one
+  name (snake_case or camelCase): an unknown key (``head_spec.memroy: unknown field; did you mean
+  'memory'?``) or a key given under both names fails before any request is sent. A field the
+  service added after this release is passed on purpose with ``extra_fields={"wireName": value}``
+  (:class:`RayClusterConfig`, :class:`RayJobConfig`, :class:`HeadSpec`, :class:`WorkerSpec`): its
+  keys are sent verbatim at that level.
 * **Responses** - :class:`RayCluster`, :class:`RayClusterInstance`, :class:`RayJob` and the
-  lenient spec variants :class:`HeadSpecInfo` / :class:`WorkerSpecInfo` they carry. They never
-  fail on what the service returns: every field is optional, unknown fields are kept (as extras),
-  unknown enum values are kept as plain strings (with an :class:`UnknownStateWarning` and a log
-  line, once per value), and a field whose value cannot be parsed is dropped (set to ``None``)
-  with a log line instead of failing the whole response.
+  lenient variants :class:`HeadSpecInfo` / :class:`WorkerSpecInfo` / :class:`GftConfigInfo` /
+  :class:`TagInfo` they carry. They never fail on what the service returns: every field is
+  optional, unknown fields are kept (as extras), unknown enum values are kept as plain strings
+  (with an :class:`UnknownStateWarning`, once per value), and a field whose value cannot be
+  parsed is dropped (set to ``None``) with a log line instead of failing the whole response.
 
 Every model accepts camelCase (wire) and snake_case (Python) names on input; ``model_dump(
-by_alias=True)`` gives wire JSON. :func:`to_wire` / :func:`to_wire_list` / :func:`tags_to_wire`
-build request fragments and raise :class:`~airflow_provider_emr_ray.exceptions.EmrRayValidationError`
-naming the field path (``worker_spec[2].max_replica``).
+by_alias=True)`` gives wire JSON. :func:`to_wire` / :func:`to_wire_list` build request fragments
+and raise :class:`~airflow_provider_emr_ray.exceptions.EmrRayValidationError` naming the field
+path (``worker_spec[2].max_replica``).
+
+What lives elsewhere, once: the states and state sets in
+:mod:`~airflow_provider_emr_ray.states` (re-exported here), the bounds in
+:mod:`~airflow_provider_emr_ray.limits`, the tag rules in :mod:`~airflow_provider_emr_ray.tags`,
+which names and URL parameters are secrets in :mod:`~airflow_provider_emr_ray.redaction`.
 
 Secrets: ``RayCluster.submit_token`` and ``GftConfig.redis_password`` are plain ``str`` fields
 declared ``Field(repr=False)`` - attribute access gives the raw value (the hook needs it) but
-they never appear in ``repr()``/``str()``. URLs shown by ``repr()``/``str()`` have their
-``token=`` query value replaced by ``***`` (:func:`mask_url_token`); the attribute itself keeps
-the full URL. ``model_dump(by_alias=True)`` keeps everything (it is the wire form);
-:meth:`RayCluster.public_dict` / :meth:`RayJob.public_dict` are the safe forms for XCom/logs.
+they never appear in ``repr()``/``str()``. URLs shown by ``repr()``/``str()`` have their secret
+query values replaced by ``***``; the attribute itself keeps the full URL.
+``model_dump(by_alias=True)`` keeps everything (it is the wire form);
+:meth:`RayCluster.public_dict` / :meth:`RayJob.public_dict` (alias ``to_xcom``) are the forms for
+XCom and logs: no ``submitToken``, no ``redisPassword``, no secret-looking field, and every URL
+without its token.
 
-Only pydantic and the standard library are imported here (DAG files import operators often).
+Only pydantic, the standard library and the package's standard-library modules are imported here
+(DAG files import operators often).
 """
 
 from __future__ import annotations
@@ -51,8 +64,24 @@ from pydantic import (
     ValidationInfo,
     field_validator,
     model_serializer,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from airflow_provider_emr_ray import redaction
+from airflow_provider_emr_ray import tags as tag_rules
+from airflow_provider_emr_ray.limits import MAX_CLUSTER_NAME_LENGTH, MAX_JOB_NAME_LENGTH, MAX_WORKER_GROUPS
+from airflow_provider_emr_ray.states import (
+    CLUSTER_FAILURE_STATES,
+    CLUSTER_TERMINAL_STATES,
+    JOB_FAILURE_STATUSES as RAY_JOB_FAILURE_STATES,
+    JOB_TERMINAL_STATUSES as RAY_JOB_TERMINAL_STATES,
+    ClusterState,
+    JobClusterState,
+    RayJobStatus,
+)
+from airflow_provider_emr_ray.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from airflow_provider_emr_ray.exceptions import EmrRayValidationError
@@ -64,6 +93,7 @@ __all__ = [
     "CLUSTER_TERMINAL_STATES",
     "ClusterState",
     "GftConfig",
+    "GftConfigInfo",
     "GuHours",
     "HeadSpec",
     "HeadSpecInfo",
@@ -78,6 +108,7 @@ __all__ = [
     "RayJobConfig",
     "RayJobStatus",
     "Tag",
+    "TagInfo",
     "UnknownStateWarning",
     "WorkerSpec",
     "WorkerSpecInfo",
@@ -91,68 +122,16 @@ __all__ = [
     "to_wire_list",
 ]
 
+
+def _error(field: str, rule: str) -> EmrRayValidationError:
+    from airflow_provider_emr_ray.exceptions import EmrRayValidationError
+
+    return EmrRayValidationError(field, rule)
+
+
 # --------------------------------------------------------------------------------------------
-# Enums and state sets
+# Unknown state values (the states themselves live in states.py)
 # --------------------------------------------------------------------------------------------
-
-
-class _StrEnum(str, Enum):
-    """A ``str`` enum whose members equal (and hash like) their wire values."""
-
-    def __str__(self) -> str:
-        return self.value
-
-    __hash__ = str.__hash__
-
-
-class ClusterState(_StrEnum):
-    """``state`` of a Ray cluster."""
-
-    Starting = "Starting"
-    Running = "Running"
-    Stopping = "Stopping"
-    Stopped = "Stopped"
-    Error = "Error"
-
-
-class RayJobStatus(_StrEnum):
-    """``status`` of a Ray job."""
-
-    Submitted = "Submitted"
-    Pending = "Pending"
-    Running = "Running"
-    Succeeded = "Succeeded"
-    Failed = "Failed"
-    Cancelling = "Cancelling"
-    Cancelled = "Cancelled"
-    Timeout = "Timeout"
-
-
-class JobClusterState(_StrEnum):
-    """``clusterState`` of a Ray job (the state of the cluster that runs it)."""
-
-    Submitted = "Submitted"
-    Pending = "Pending"
-    Running = "Running"
-    Deleted = "Deleted"
-
-
-#: States a cluster does not leave on its own (as documented: only ``Error``).
-CLUSTER_TERMINAL_STATES: frozenset[ClusterState] = frozenset({ClusterState.Error})
-#: Cluster states that mean failure.
-CLUSTER_FAILURE_STATES: frozenset[ClusterState] = frozenset({ClusterState.Error})
-RAY_JOB_TERMINAL_STATES: frozenset[RayJobStatus] = frozenset(
-    {RayJobStatus.Succeeded, RayJobStatus.Failed, RayJobStatus.Cancelled, RayJobStatus.Timeout}
-)
-RAY_JOB_FAILURE_STATES: frozenset[RayJobStatus] = frozenset(
-    {RayJobStatus.Failed, RayJobStatus.Cancelled, RayJobStatus.Timeout}
-)
-
-MAX_WORKER_GROUPS = 50
-MAX_NAME_LENGTH = 64
-MAX_JOB_NAME_LENGTH = 128  # what the emulator enforces; the API pages document no limit for job names
-MAX_TAG_KEY_LENGTH = 128
-MAX_TAG_VALUE_LENGTH = 256
 
 
 class UnknownStateWarning(UserWarning):
@@ -162,7 +141,7 @@ class UnknownStateWarning(UserWarning):
 _warned_values: set[tuple[str, str]] = set()
 
 
-def _to_enum(enum_cls: type[_StrEnum], value: Any, field: str) -> Any:
+def _to_enum(enum_cls: type[Enum], value: Any, field: str) -> Any:
     """Known values become enum members; unknown strings are kept and reported once."""
     if value is None or isinstance(value, enum_cls):
         return value
@@ -182,50 +161,34 @@ def _to_enum(enum_cls: type[_StrEnum], value: Any, field: str) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
-# Secrets
+# Secrets (the rules are redaction's; these are the names 0.1 exported)
 # --------------------------------------------------------------------------------------------
 
-_URL_TOKEN_RE = re.compile(
-    r"(?i)([?&#;](?:token|access_token|accesstoken|security_token|securitytoken|signature|x-acs-security-token)=)[^&#\s]*"
-)
-_URL_SECRET_PARAMS = frozenset(
-    {"token", "access_token", "accesstoken", "security_token", "securitytoken", "signature", "x-acs-security-token"}
-)
-_SECRET_KEY_RE = re.compile(r"(?i)(token|password|secret|credential)")
-
-
-def strip_url_token(url: str | None) -> str | None:
-    """Return ``url`` without its token-like query parameters: the form that may be stored.
-
-    XCom, trigger events and operator links keep this form; the token itself never leaves the
-    worker (open the dashboard from the console, or read ``RayCluster.dashboard_url`` with the
-    hook when the token is needed). Non-string input is returned unchanged.
-    """
-    if not isinstance(url, str) or "=" not in url:
-        return url
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    kept = [p for p in parts.query.split("&") if p and p.split("=", 1)[0].lower() not in _URL_SECRET_PARAMS]
-    return urlunsplit(parts._replace(query="&".join(kept)))
-
-
-def mask_url_token(url: str | None) -> str | None:
-    """Return ``url`` with the value of its ``token=`` query parameter replaced by ``***``.
-
-    Other token-like parameters (``access_token``, ``security_token``, ``signature``) are masked
-    too. Non-string input is returned unchanged.
-    """
-    if not isinstance(url, str) or "=" not in url:
-        return url
-    return _URL_TOKEN_RE.sub(r"\1***", url)
+#: Same as :func:`airflow_provider_emr_ray.redaction.mask_url` (the log form of a URL).
+mask_url_token = redaction.mask_url
+#: Same as :func:`airflow_provider_emr_ray.redaction.strip_url_secrets` (the storable form).
+strip_url_token = redaction.strip_url_secrets
 
 
 def _mask_repr_value(value: Any) -> Any:
     if isinstance(value, str):
-        return mask_url_token(value)
+        return redaction.mask_url(value)
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return [mask_url_token(v) for v in value]
+        return [redaction.mask_url(v) for v in value]
+    if isinstance(value, dict):  # extra_fields
+        return {k: "***" if redaction.is_secret_key(k) else _mask_repr_value(v) for k, v in value.items()}
+    return value
+
+
+def _public(value: Any, key: str = "") -> Any:
+    """``value`` (a wire dump) without secret-named fields, at any depth, and with every URL
+    (a field named ``…Url…`` or an ``http(s)://`` string) stripped of its secret parameters."""
+    if isinstance(value, dict):
+        return {k: _public(v, k) for k, v in value.items() if not redaction.is_secret_key(k)}
+    if isinstance(value, list):
+        return [_public(v, key) for v in value]
+    if isinstance(value, str) and ("url" in key.lower() or value.startswith(("http://", "https://"))):
+        return redaction.strip_url_secrets(value)
     return value
 
 
@@ -249,12 +212,15 @@ else:  # pragma: no cover - pydantic 2.6-2.10
 
 _COMMON_CONFIG = ConfigDict(
     alias_generator=to_camel,
-    extra="allow",
+    extra="allow",  # responses keep what they do not model; request models forbid it
     loc_by_alias=False,  # error paths use the snake_case names
     hide_input_in_errors=True,  # inputs may carry secrets (submitToken, redisPassword)
     defer_build=True,  # schemas are built on first use, not when a DAG file imports this
     **_BY_NAME,
 )
+#: Request models. Written out on each strict class that also derives from a lenient one:
+#: pydantic merges the configs of the bases left to right, so the lenient base would win.
+_REQUEST_CONFIG = ConfigDict(**{**_COMMON_CONFIG, "extra": "forbid", "validate_assignment": True})
 
 
 class _Model(BaseModel):
@@ -265,7 +231,7 @@ class _Model(BaseModel):
     def __repr_args__(self):  # used by both repr() and str()
         extra = self.__pydantic_extra__ or {}
         for key, value in super().__repr_args__():
-            if key in extra and _SECRET_KEY_RE.search(key):
+            if key in extra and redaction.is_secret_key(key):
                 yield key, "***"
             else:
                 yield key, _mask_repr_value(value)
@@ -274,7 +240,7 @@ class _Model(BaseModel):
 class _ResponseModel(_Model):
     """A model of service output: a value that cannot be parsed is dropped, never fatal.
 
-    Strict subclasses (the request specs) set ``_lenient = False``.
+    Strict subclasses (the request models) set ``_lenient = False``.
     """
 
     _lenient: ClassVar[bool] = True
@@ -341,20 +307,97 @@ def _drop_path(data: Any, loc: tuple) -> bool:
     return _drop_path(data, tuple(parents))
 
 
-class _RequestModel(_Model):
-    """A strict model of request input. Unknown snake_case extras are sent in camelCase."""
+#: ``type`` of the errors raised by the key checks of request models; their context carries
+#: ``path`` (loc parts below the model) and ``rule``, read by :func:`to_validation_error`.
+_KEY_ERROR = "emr_ray_request_key"
+_INPUT_NAMES: dict[type, dict[str, str]] = {}
 
-    model_config = ConfigDict(validate_assignment=True)
+
+def _key_error(path: tuple[Any, ...], rule: str) -> PydanticCustomError:
+    where = ".".join(str(p) for p in path)
+    return PydanticCustomError(_KEY_ERROR, "{where}: {rule}", {"where": where, "path": path, "rule": rule})
+
+
+def _input_names(cls: type[BaseModel]) -> dict[str, str]:
+    """Every accepted spelling of ``cls``'s fields (snake_case and camelCase) -> the field name."""
+    names = _INPUT_NAMES.get(cls)
+    if names is None:
+        names = {}
+        for name, info in cls.model_fields.items():
+            names[name] = names[to_camel(name)] = name
+            if info.alias:
+                names[info.alias] = name
+        _INPUT_NAMES[cls] = names
+    return names
+
+
+def _suggestion(key: str, fields: Iterable[str]) -> str:
+    """``; did you mean …?`` in the spelling of ``key`` (camelCase for a camelCase key)."""
+    camel = "_" not in key and key != key.lower()
+    return did_you_mean(key, [to_camel(f) if camel else f for f in fields])
+
+
+def _check_keys(cls: type[BaseModel], data: Mapping[Any, Any]) -> None:
+    """Each key of ``data`` names a field of ``cls``, and no field is given twice (the
+    camelCase value would be validated and the snake_case one sent)."""
+    names = _input_names(cls)
+    given: dict[str, str] = {}
+    for key in data:
+        if not isinstance(key, str):
+            raise _key_error((), f"keys must be strings, got {type(key).__name__} {key!r}")
+        field = names.get(key)
+        if field is None:
+            raise _key_error((key,), "unknown field" + _suggestion(key, cls.model_fields))
+        if field in given:
+            raise _key_error((field,), f"given twice, as {given[field]!r} and {key!r}; keep one")
+        given[field] = key
+    if "extra_fields" in given:
+        _check_extra_fields(data[given["extra_fields"]], names)
+
+
+def _check_extra_fields(extra: Any, names: Mapping[str, str]) -> None:
+    if extra is None:
+        return
+    if not isinstance(extra, Mapping):
+        raise _key_error(
+            ("extra_fields",), f"must be a dict of wire names to values, got {type(extra).__name__}"
+        )
+    for key in extra:
+        if not isinstance(key, str):
+            raise _key_error(("extra_fields",), f"keys must be strings (wire names), got {type(key).__name__} {key!r}")
+        field = names.get(key)
+        if field is not None:
+            spelled = "" if field == key else f" ({field})"
+            raise _key_error(("extra_fields", key), f"{key!r} is a known field{spelled}: set it directly")
+
+
+class _RequestModel(_Model):
+    """A strict model of request input: its own fields only, each under one name.
+
+    A subclass that declares ``extra_fields`` sends that dict's keys verbatim (wire names) in
+    its wire dump, at its own level; ``extra_fields`` itself is not sent.
+    """
+
+    model_config = _REQUEST_CONFIG
+    _lenient: ClassVar[bool] = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        # (On assignment pydantic passes the instance's fields with the new value: all known.)
+        if isinstance(data, BaseModel) and not isinstance(data, cls):  # e.g. a response's spec
+            data = data.model_dump(exclude_none=True)
+        if isinstance(data, Mapping):
+            _check_keys(cls, data)
+        return data
 
     @model_serializer(mode="wrap")
-    def _camel_extras(self, handler: Any, info: Any) -> Any:
+    def _send_extra_fields(self, handler: Any, info: Any) -> Any:
         data = handler(self)
-        extra = self.__pydantic_extra__
-        if extra and info.by_alias and isinstance(data, dict):
-            for key in extra:
-                if "_" in key and key in data:
-                    data[to_camel(key)] = data.pop(key)
+        if info.by_alias and isinstance(data, dict):
+            data.update(data.pop("extraFields", None) or {})
         return data
+
 
 
 # --------------------------------------------------------------------------------------------
@@ -395,8 +438,7 @@ def _positive_number_str(value: Any, field: str) -> str | None:
         raise ValueError(rule) from None
     if not number.is_finite() or number <= 0:
         raise ValueError(rule)
-    text = format(number.normalize(), "f")
-    return text
+    return format(number.normalize(), "f")
 
 
 def _memory_str(value: Any, field: str) -> str | None:
@@ -456,18 +498,25 @@ def _check_worker_groups(groups: list[Any] | None) -> list[Any] | None:
     return groups
 
 
+
 # --------------------------------------------------------------------------------------------
 # Specs: lenient (responses) and strict (requests)
 # --------------------------------------------------------------------------------------------
 
 
-class GftConfig(_Model):
-    """Redis settings of head fault tolerance (``headSpec.gftConfig``)."""
+class GftConfigInfo(_ResponseModel):
+    """Redis settings of head fault tolerance (``headSpec.gftConfig``) as the service returns them."""
 
     redis_url: str | None = None
     redis_username: str | None = None
     #: A secret: readable as an attribute, never shown by repr()/str().
     redis_password: str | None = Field(default=None, repr=False)
+
+
+class GftConfig(_RequestModel, GftConfigInfo):
+    """Redis settings of head fault tolerance for a request (strict: these three fields only)."""
+
+    model_config = _REQUEST_CONFIG
 
 
 class _SpecFields(_Model):
@@ -499,7 +548,7 @@ class HeadSpecInfo(_SpecFields, _ResponseModel):
     enable_auto_scaling: bool | None = None
     idle_timeout_seconds: int | None = None
     gft_enabled: bool | None = None
-    gft_config: GftConfig | None = None
+    gft_config: GftConfigInfo | None = None
 
 
 class WorkerSpecInfo(_SpecFields, _ResponseModel):
@@ -512,8 +561,6 @@ class WorkerSpecInfo(_SpecFields, _ResponseModel):
 
 
 class _StrictSpecRules(_RequestModel):
-    _lenient: ClassVar[bool] = False
-
     @field_validator("cpu", mode="before", check_fields=False)
     @classmethod
     def _cpu_strict(cls, value: Any) -> Any:
@@ -534,8 +581,14 @@ class HeadSpec(_StrictSpecRules, HeadSpecInfo):
     """The head node spec for a request (strict).
 
     ``cpu`` accepts ``2``, ``0.5`` or ``"2"`` and is sent as a string; ``memory`` like ``"8Gi"``;
-    ``env``/``ray_start_params`` accept a dict (sent as a JSON string).
+    ``env``/``ray_start_params`` accept a dict (sent as a JSON string). ``extra_fields`` holds
+    wire-named fields this release does not model, sent verbatim in ``headSpec``.
     """
+
+    model_config = _REQUEST_CONFIG
+
+    gft_config: GftConfig | None = None
+    extra_fields: dict[str, Any] | None = None
 
     @field_validator("idle_timeout_seconds")
     @classmethod
@@ -544,7 +597,15 @@ class HeadSpec(_StrictSpecRules, HeadSpecInfo):
 
 
 class WorkerSpec(_StrictSpecRules, WorkerSpecInfo):
-    """A worker group spec for a request (strict): ``1 <= min_replica <= max_replica``."""
+    """A worker group spec for a request (strict): ``1 <= min_replica <= max_replica``.
+
+    ``extra_fields`` holds wire-named fields this release does not model, sent verbatim in the
+    group's entry of ``workerSpec``.
+    """
+
+    model_config = _REQUEST_CONFIG
+
+    extra_fields: dict[str, Any] | None = None
 
     @field_validator("min_replica")
     @classmethod
@@ -563,11 +624,18 @@ class WorkerSpec(_StrictSpecRules, WorkerSpecInfo):
         return value
 
 
-class Tag(_Model):
-    """A ``{key, value}`` tag (rules are checked by :func:`tags_to_wire`)."""
+class TagInfo(_ResponseModel):
+    """A ``{key, value}`` tag as the service returns it (lenient)."""
 
     key: str | None = None
     value: str | None = None
+
+
+class Tag(_RequestModel, TagInfo):
+    """A ``{key, value}`` tag for a request (strict: these two fields only; the rules on keys and
+    values are :func:`airflow_provider_emr_ray.tags.normalize`)."""
+
+    model_config = _REQUEST_CONFIG
 
 
 class GuHours(_ResponseModel):
@@ -598,7 +666,24 @@ class RayClusterInstance(_ResponseModel):
     create_time: int | None = None
 
 
-class RayCluster(_ResponseModel):
+class _Resource(_ResponseModel):
+    """A cluster or a job: a service resource with a form safe for XCom and logs."""
+
+    def public_dict(self) -> dict[str, Any]:
+        """Wire-form dict safe for XCom and logs: no secret at any depth.
+
+        Dropped: ``submitToken``, ``gftConfig.redisPassword`` and every field whose name looks
+        like a secret (:func:`airflow_provider_emr_ray.redaction.is_secret_key`, unmodelled
+        fields included). URLs (``dashboardUrl``, ``dashboardUrlExtra``, …) lose their token
+        (:func:`airflow_provider_emr_ray.redaction.strip_url_secrets`): the link still names the
+        dashboard; the token itself stays with the hook (``get_ray_cluster(id).dashboard_url``).
+        """
+        return _public(self.model_dump(by_alias=True, exclude_none=True, mode="json"))
+
+    to_xcom = public_dict
+
+
+class RayCluster(_Resource):
     """A Ray cluster (GetRayCluster; ListRayCluster items carry a subset). Times are epoch ms."""
 
     request_id: str | None = None
@@ -621,7 +706,7 @@ class RayCluster(_ResponseModel):
     modified: bool | None = None
     extra_param: str | None = None
     volume_ids: list[str] | None = None
-    #: Full URL including its ``token=`` query (masked only in repr()/str()).
+    #: Full URL including its ``token=`` query (masked in repr()/str(), stripped by public_dict()).
     dashboard_url: str | None = None
     job_url: str | None = None
     job_url_inner: str | None = None
@@ -650,24 +735,8 @@ class RayCluster(_ResponseModel):
     def is_failed(self) -> bool:
         return self.state in CLUSTER_FAILURE_STATES
 
-    def public_dict(self) -> dict[str, Any]:
-        """Wire-form dict safe for XCom and logs: no ``submitToken``, no ``redisPassword``.
 
-        ``dashboardUrl`` is kept whole (with its token): users need a working link. Use
-        :func:`mask_url_token` on it before logging.
-        """
-        data = self.model_dump(by_alias=True, exclude_none=True, mode="json")
-        data.pop("submitToken", None)
-        _drop_secret_extras(data)
-        head = data.get("headSpec")
-        if isinstance(head, dict) and isinstance(head.get("gftConfig"), dict):
-            head["gftConfig"].pop("redisPassword", None)
-        return data
-
-    to_xcom = public_dict
-
-
-class RayJob(_ResponseModel):
+class RayJob(_Resource):
     """A Ray job (GetRayJob; a ListRayJob item carries a subset). Times are epoch ms."""
 
     request_id: str | None = None
@@ -677,7 +746,7 @@ class RayJob(_ResponseModel):
     status: RayJobStatus | str | None = None
     message: str | None = None
     entrypoint: str | None = None
-    tags: list[Tag] | None = None
+    tags: list[TagInfo] | None = None
     display_release_version: str | None = None
     submit_time: int | None = None
     start_time: int | None = None
@@ -703,7 +772,7 @@ class RayJob(_ResponseModel):
     worker_specs: list[WorkerSpecInfo] | None = None
     extra_param: str | None = None
     creator_name: str | None = None
-    #: Full URL including its ``token=`` query (masked only in repr()/str()).
+    #: Full URL including its ``token=`` query (masked in repr()/str(), stripped by public_dict()).
     dashboard_url: str | None = None
     log_bucket_name: str | None = None
     log_path: str | None = None
@@ -724,9 +793,7 @@ class RayJob(_ResponseModel):
     def _cluster_state(cls, value: Any) -> Any:
         return _to_enum(JobClusterState, value, "Ray job clusterState")
 
-    @field_validator(
-        "entrypoint_num_cpus", "entrypoint_num_gpus", mode="before"
-    )
+    @field_validator("entrypoint_num_cpus", "entrypoint_num_gpus", mode="before")
     @classmethod
     def _numbers(cls, value: Any) -> Any:
         return _number_to_wire(value)
@@ -748,23 +815,7 @@ class RayJob(_ResponseModel):
 
     @property
     def tags_dict(self) -> dict[str, str]:
-        return tags_to_dict(self.tags)
-
-    def public_dict(self) -> dict[str, Any]:
-        """Wire-form dict for XCom; ``dashboardUrl`` kept whole (see :meth:`RayCluster.public_dict`)."""
-        data = self.model_dump(by_alias=True, exclude_none=True, mode="json")
-        _drop_secret_extras(data)
-        head = data.get("headSpec")
-        if isinstance(head, dict) and isinstance(head.get("gftConfig"), dict):
-            head["gftConfig"].pop("redisPassword", None)
-        return data
-
-    to_xcom = public_dict
-
-
-def _drop_secret_extras(data: dict[str, Any]) -> None:
-    for key in [k for k in data if _SECRET_KEY_RE.search(k) and "url" not in k.lower()]:
-        data.pop(key)
+        return tag_rules.from_wire(self.tags)
 
 
 # --------------------------------------------------------------------------------------------
@@ -773,7 +824,10 @@ def _drop_secret_extras(data: dict[str, Any]) -> None:
 
 
 class RayClusterConfig(_RequestModel):
-    """Body of CreateRayCluster / UpdateRayCluster (strict)."""
+    """Body of CreateRayCluster / UpdateRayCluster (strict).
+
+    ``extra_fields`` holds wire-named fields this release does not model, sent verbatim.
+    """
 
     name: str | None = None
     description: str | None = None
@@ -783,12 +837,13 @@ class RayClusterConfig(_RequestModel):
     worker_spec: list[WorkerSpec] | None = None
     volume_ids: list[str] | None = None
     extra_param: str | None = None
+    extra_fields: dict[str, Any] | None = None
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
-        if value is not None and not 1 <= len(value) <= MAX_NAME_LENGTH:
-            raise ValueError(f"name must be 1 to {MAX_NAME_LENGTH} characters, got {len(value)}")
+        if value is not None and not 1 <= len(value) <= MAX_CLUSTER_NAME_LENGTH:
+            raise ValueError(f"name must be 1 to {MAX_CLUSTER_NAME_LENGTH} characters, got {len(value)}")
         return value
 
     @field_validator("worker_spec")
@@ -803,7 +858,11 @@ class RayClusterConfig(_RequestModel):
 
 
 class RayJobConfig(_RequestModel):
-    """Body of SubmitRayJob (strict). ``tags`` accepts a dict, a list of dicts or of :class:`Tag`."""
+    """Body of SubmitRayJob (strict). ``tags`` accepts what :func:`airflow_provider_emr_ray.tags.normalize`
+    accepts (a dict, a list of ``{key, value}`` dicts or of :class:`Tag`).
+
+    ``extra_fields`` holds wire-named fields this release does not model, sent verbatim.
+    """
 
     entrypoint: str | None = None
     name: str | None = None
@@ -826,6 +885,7 @@ class RayJobConfig(_RequestModel):
     worker_spec: list[WorkerSpec] | None = None
     volume_ids: list[str] | None = None
     extra_param: str | None = None
+    extra_fields: dict[str, Any] | None = None
 
     @field_validator("name")
     @classmethod
@@ -836,10 +896,10 @@ class RayJobConfig(_RequestModel):
 
     @field_validator("tags", mode="before")
     @classmethod
-    def _tags(cls, value: Any) -> Any:
+    def _tags(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None:
             return None
-        return tags_to_wire(value)
+        return tag_rules.to_wire(tag_rules.normalize(value, field=info.field_name or "tags"))
 
     @field_validator("entrypoint_num_cpus", mode="before")
     @classmethod
@@ -883,20 +943,34 @@ class RayJobConfig(_RequestModel):
 # --------------------------------------------------------------------------------------------
 
 
+def _join(path: str, part: str) -> str:
+    if not path:
+        return part
+    return path + part if part.startswith("[") else f"{path}.{part}"
+
+
 def _loc_to_path(loc: Iterable[Any], prefix: str | None = None) -> str:
     path = prefix or ""
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif str(part).startswith("function-") or part in ("union_tag",):
-            continue
-        else:
-            path += f".{part}" if path else str(part)
-    return path or (prefix or "value")
+        elif not str(part).startswith("function-"):
+            path = _join(path, str(part))
+    return path
 
 
-def _clean_msg(msg: str) -> str:
-    return msg[len("Value error, ") :] if msg.startswith("Value error, ") else msg
+def _field_and_rule(error: Mapping[str, Any], prefix: str | None) -> tuple[str, str]:
+    """The path (``worker_spec[1].replicas``) and the rule of one pydantic error."""
+    from airflow_provider_emr_ray.exceptions import EmrRayValidationError
+
+    loc, ctx = tuple(error["loc"]), error.get("ctx") or {}
+    if error["type"] == _KEY_ERROR:
+        return _loc_to_path(loc + tuple(ctx["path"]), prefix), ctx["rule"]
+    inner = ctx.get("error")
+    if isinstance(inner, EmrRayValidationError) and loc:  # a rule of tags.py: it names the path below
+        return _join(_loc_to_path(loc[:-1], prefix), inner.field), inner.rule
+    msg = error["msg"]
+    return _loc_to_path(loc, prefix), msg[len("Value error, ") :] if msg.startswith("Value error, ") else msg
 
 
 def to_validation_error(exc: ValidationError, *, prefix: str | None = None) -> EmrRayValidationError:
@@ -905,24 +979,22 @@ def to_validation_error(exc: ValidationError, *, prefix: str | None = None) -> E
     ``field`` is the path of the first error (``worker_spec[2].max_replica``, with ``prefix``
     in front when given); the message lists every error. Input values are never included.
     """
-    from airflow_provider_emr_ray.exceptions import EmrRayValidationError
-
     errors = exc.errors(include_input=False, include_url=False)
     if not errors:  # pragma: no cover - pydantic never raises an empty error
-        return EmrRayValidationError(prefix or "value", str(exc))
-    paths = [(_loc_to_path(e["loc"], prefix), _clean_msg(e["msg"])) for e in errors]
+        return _error(prefix or "value", str(exc))
+    paths = [_field_and_rule(e, prefix) for e in errors]
     field, rule = paths[0]
     if len(paths) > 1:
         rule += " (also: " + "; ".join(f"{p}: {m}" for p, m in paths[1:]) + ")"
-    return EmrRayValidationError(field, rule)
+    return _error(field or "value", rule)
 
 
 def _default_prefix(model_cls: type[BaseModel]) -> str | None:
     for cls, name in (
         (HeadSpecInfo, "head_spec"),
         (WorkerSpecInfo, "worker_spec"),
-        (GftConfig, "gft_config"),
-        (Tag, "tags"),
+        (GftConfigInfo, "gft_config"),
+        (TagInfo, "tags"),
     ):
         if issubclass(model_cls, cls):
             return name
@@ -930,14 +1002,10 @@ def _default_prefix(model_cls: type[BaseModel]) -> str | None:
 
 
 def _validate(value: Any, model_cls: type[BaseModel], prefix: str | None) -> BaseModel:
-    if type(value) is model_cls:
-        return value
-    if isinstance(value, BaseModel):
+    if isinstance(value, BaseModel) and not isinstance(value, model_cls):
         value = value.model_dump(exclude_none=True)
-    elif not isinstance(value, Mapping):
-        from airflow_provider_emr_ray.exceptions import EmrRayValidationError
-
-        raise EmrRayValidationError(
+    elif not isinstance(value, (Mapping, BaseModel)):
+        raise _error(
             prefix or model_cls.__name__,
             f"expected a dict or a {model_cls.__name__}, got {type(value).__name__}",
         )
@@ -950,9 +1018,10 @@ def _validate(value: Any, model_cls: type[BaseModel], prefix: str | None) -> Bas
 def to_wire(value: Any, model_cls: type[BaseModel], *, field: str | None = None) -> dict[str, Any]:
     """Validate ``value`` (a dict in snake_case or camelCase, or a model) as ``model_cls``.
 
-    Returns the camelCase wire dict with ``None`` values dropped (``cpu`` as a string).
-    Raises ``EmrRayValidationError`` whose field is prefixed by ``field`` (default: the usual
-    name of ``model_cls`` in a request, e.g. ``head_spec``).
+    Returns the camelCase wire dict with ``None`` values dropped (``cpu`` as a string,
+    ``extra_fields`` merged in). Raises ``EmrRayValidationError`` whose field is prefixed by
+    ``field`` (default: the usual name of ``model_cls`` in a request, e.g. ``head_spec``; ``""``
+    for a whole body).
     """
     prefix = field if field is not None else _default_prefix(model_cls)
     model = _validate(value, model_cls, prefix)
@@ -965,129 +1034,40 @@ def to_wire_list(
     """:func:`to_wire` for each item; for worker specs also checks the group count and names."""
     if values is None:
         return []
-    if isinstance(values, (Mapping, str, bytes)) or isinstance(values, BaseModel):
+    if isinstance(values, (Mapping, str, bytes, BaseModel)):
         values = [values]
     prefix = field if field is not None else _default_prefix(model_cls)
-    items = list(values)
-    models = [_validate(v, model_cls, f"{prefix or ''}[{i}]") for i, v in enumerate(items)]
+    models = [_validate(v, model_cls, f"{prefix or ''}[{i}]") for i, v in enumerate(values)]
     if issubclass(model_cls, WorkerSpecInfo):
         try:
             _check_worker_groups(models)
         except ValueError as exc:
-            from airflow_provider_emr_ray.exceptions import EmrRayValidationError
-
-            raise EmrRayValidationError(prefix or "worker_spec", str(exc)) from None
+            raise _error(prefix or "worker_spec", str(exc)) from None
     return [m.model_dump(by_alias=True, exclude_none=True, mode="json") for m in models]
+
+
+def _one_value(rule: Any, value: Any, field: str) -> str:
+    try:
+        return rule("" if value is None else value, field)  # None breaks the rule as "" does
+    except ValueError as exc:
+        raise _error(field, str(exc)) from None
 
 
 def cpu_to_wire(value: Any, field: str = "cpu") -> str:
     """A positive CPU count (``2``, ``0.5``, ``"2"``) as the wire string; ``EmrRayValidationError`` otherwise."""
-    try:
-        text = _positive_number_str(value, field)
-    except ValueError as exc:
-        from airflow_provider_emr_ray.exceptions import EmrRayValidationError
-
-        raise EmrRayValidationError(field, str(exc)) from None
-    if text is None:
-        from airflow_provider_emr_ray.exceptions import EmrRayValidationError
-
-        raise EmrRayValidationError(field, f"{field} must be a positive number, got None")
-    return text
+    return _one_value(_positive_number_str, value, field)
 
 
 def memory_to_wire(value: Any, field: str = "memory") -> str:
     """A memory size like ``"8Gi"`` (stripped); ``EmrRayValidationError`` otherwise."""
-    try:
-        text = _memory_str(value, field) if value is not None else _memory_str(0, field)
-    except ValueError as exc:
-        from airflow_provider_emr_ray.exceptions import EmrRayValidationError
-
-        raise EmrRayValidationError(field, str(exc)) from None
-    return text
-
-
-def _tag_pairs(tags: Any) -> list[tuple[str, Any, Any]]:
-    """(path, key, value) triples from any accepted tag form."""
-    if isinstance(tags, Mapping):
-        return [(f"tags[{k!r}]", k, v) for k, v in tags.items()]
-    if isinstance(tags, (str, bytes)) or not isinstance(tags, Iterable):
-        from airflow_provider_emr_ray.exceptions import EmrRayValidationError
-
-        raise EmrRayValidationError(
-            "tags", f"expected a dict or a list of {{key, value}}, got {type(tags).__name__}"
-        )
-    pairs = []
-    for i, item in enumerate(tags):
-        path = f"tags[{i}]"
-        if isinstance(item, Tag):
-            pairs.append((path, item.key, item.value))
-        elif isinstance(item, Mapping):
-            if "key" not in item:
-                from airflow_provider_emr_ray.exceptions import EmrRayValidationError
-
-                raise EmrRayValidationError(f"{path}.key", "a tag needs a 'key'")
-            pairs.append((path, item.get("key"), item.get("value")))
-        elif isinstance(item, (tuple, list)) and len(item) == 2:
-            pairs.append((path, item[0], item[1]))
-        else:
-            from airflow_provider_emr_ray.exceptions import EmrRayValidationError
-
-            raise EmrRayValidationError(path, f"expected {{key, value}}, got {type(item).__name__}")
-    return pairs
+    return _one_value(_memory_str, value, field)
 
 
 def tags_to_wire(tags: Any) -> list[dict[str, str]]:
-    """Tags as the wire list ``[{"key": k, "value": v}]``.
-
-    Accepts ``{"k": "v"}``, ``[{"key": .., "value": ..}]``, ``[Tag]`` or ``None`` (-> ``[]``).
-    Keys must be non-empty strings of at most 128 characters, unique; values strings of at
-    most 256 characters.
-    """
-    if tags is None:
-        return []
-    out: list[dict[str, str]] = []
-    seen: set[str] = set()
-    for path, key, value in _tag_pairs(tags):
-        rule = None
-        if not isinstance(key, str) or not key.strip():
-            rule, where = "tag key must be a non-empty string", f"{path}.key"
-        elif len(key) > MAX_TAG_KEY_LENGTH:
-            rule, where = f"tag key must be at most {MAX_TAG_KEY_LENGTH} characters", f"{path}.key"
-        elif key in seen:
-            rule, where = f"duplicate tag key {key!r}", f"{path}.key"
-        elif not isinstance(value, str):
-            rule, where = f"tag value must be a string, got {type(value).__name__}", f"{path}.value"
-        elif len(value) > MAX_TAG_VALUE_LENGTH:
-            rule, where = (
-                f"tag value must be at most {MAX_TAG_VALUE_LENGTH} characters",
-                f"{path}.value",
-            )
-        if rule is not None:
-            from airflow_provider_emr_ray.exceptions import EmrRayValidationError
-
-            raise EmrRayValidationError(where, rule)
-        seen.add(key)
-        out.append({"key": key, "value": value})
-    return out
+    """Tags in any accepted form as the wire list ``[{"key": k, "value": v}]`` (``None`` -> ``[]``):
+    :func:`airflow_provider_emr_ray.tags.normalize` then :func:`~airflow_provider_emr_ray.tags.to_wire`."""
+    return tag_rules.to_wire(tag_rules.normalize(tags))
 
 
-def tags_to_dict(tags: Any) -> dict[str, str]:
-    """Tags as ``{key: value}``, from any accepted form (lenient: entries without a key are skipped)."""
-    if not tags:
-        return {}
-    if isinstance(tags, Mapping):
-        return dict(tags)
-    result: dict[str, Any] = {}
-    for item in tags:
-        if isinstance(item, Tag):
-            key, value = item.key, item.value
-        elif isinstance(item, Mapping):
-            key, value = item.get("key"), item.get("value")
-        elif isinstance(item, (tuple, list)) and len(item) == 2:
-            key, value = item
-        else:
-            continue
-        if key is not None:
-            result[key] = value
-    return result
-
+#: Same as :func:`airflow_provider_emr_ray.tags.from_wire` (tags as a ``{key: value}`` dict).
+tags_to_dict = tag_rules.from_wire

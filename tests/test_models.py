@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from airflow_provider_emr_ray import limits, redaction, states
+from airflow_provider_emr_ray import tags as tag_rules
 from airflow_provider_emr_ray.exceptions import EmrRayValidationError
 from airflow_provider_emr_ray.models import (
     CLUSTER_FAILURE_STATES,
@@ -32,6 +34,7 @@ from airflow_provider_emr_ray.models import (
     RayJobConfig,
     RayJobStatus,
     Tag,
+    TagInfo,
     UnknownStateWarning,
     WorkerSpec,
     WorkerSpecInfo,
@@ -100,7 +103,7 @@ def test_get_ray_job_example_parses_and_round_trips():
     assert job.submission_id == "rj-xxxxxxxxxx"
     assert job.status is RayJobStatus.Running
     assert job.cluster_state is JobClusterState.Running
-    assert job.tags == [Tag(key="workflowId", value="wf-123test")]
+    assert job.tags == [TagInfo(key="workflowId", value="wf-123test")]
     assert job.tags_dict == {"workflowId": "wf-123test"}
     assert job.submit_time == 1750327082303 and job.end_time == 1762949372000
     assert job.duration == 2459764
@@ -173,11 +176,15 @@ def test_unknown_fields_are_kept():
     assert dumped["brandNewField"] == {"x": 1} and dumped["headSpec"]["newHeadKnob"] is True
 
 
-def test_unknown_request_extras_are_sent_in_camel_case():
-    assert to_wire({"cpu": 1, "new_knob": 3, "otherKnob": 4}, HeadSpec) == {
+def test_unknown_request_keys_are_rejected_not_sent():
+    """Bug 1 of issue 11: an unknown key was sent as an extra (``memroy`` ignored by the service,
+    the cluster created with its default memory). Now it fails; ``extra_fields`` sends on purpose."""
+    err = _wire_error({"cpu": 1, "new_knob": 3}, HeadSpec)
+    assert str(err) == "head_spec.new_knob: unknown field"
+    assert to_wire({"cpu": 1, "extra_fields": {"newKnob": 3, "other_knob": 4}}, HeadSpec) == {
         "cpu": "1",
         "newKnob": 3,
-        "otherKnob": 4,
+        "other_knob": 4,
     }
 
 
@@ -424,7 +431,8 @@ def test_job_config_wire():
     }
     assert _wire_error({"entrypointMemory": "4G"}, RayJobConfig).field == "entrypoint_memory"
     assert _wire_error({"ttlSecondsAfterFinished": -1}, RayJobConfig).field == "ttl_seconds_after_finished"
-    assert _wire_error({"tags": [{"key": ""}]}, RayJobConfig).field == "tags"
+    assert _wire_error({"tags": [{"key": ""}]}, RayJobConfig).field == "tags[0].key"
+    assert _wire_error({"tags": {"k": 1}}, RayJobConfig, field="job").field == "job.tags['k'].value"
 
 
 def test_tags_to_wire_accepts_all_forms():
@@ -440,8 +448,9 @@ def test_tags_to_wire_accepts_all_forms():
     ("tags", "field", "words"),
     [
         ({"": "v"}, "tags[''].key", "non-empty"),
-        ({"k" * 129: "v"}, "tags['" + "k" * 129 + "'].key", "128"),
-        ({"k": "v" * 257}, "tags['k'].value", "256"),
+        ({"k" * (limits.MAX_TAG_KEY_LENGTH + 1): "v"}, "tags['" + "k" * 129 + "'].key", "128"),
+        ({"k": "v" * (limits.MAX_TAG_VALUE_LENGTH + 1)}, "tags['k'].value", "128"),
+        ([{"key": "k", "valu": "v"}], "tags[0].valu", "did you mean 'value'"),
         ({"k": 5}, "tags['k'].value", "string"),
         ([{"key": "k", "value": None}], "tags[0].value", "string"),
         ([{"value": "v"}], "tags[0].key", "key"),
@@ -460,7 +469,8 @@ def test_tags_to_wire_rules(tags, field, words):
 
 
 def test_tags_limits_are_inclusive():
-    assert tags_to_wire({"k" * 128: "v" * 256}) == [{"key": "k" * 128, "value": "v" * 256}]
+    key, value = "k" * limits.MAX_TAG_KEY_LENGTH, "v" * limits.MAX_TAG_VALUE_LENGTH
+    assert tags_to_wire({key: value}) == [{"key": key, "value": value}]
 
 
 def test_tags_to_dict():
@@ -471,6 +481,28 @@ def test_tags_to_dict():
     assert tags_to_dict({"a": "1"}) == {"a": "1"}
     assert tags_to_dict(None) == {}
     assert tags_to_dict(tags_to_wire({"x": "y"})) == {"x": "y"}
+    assert tags_to_dict is tag_rules.from_wire
+
+
+def test_models_hold_no_second_copy_of_shared_rules():
+    """States, limits, tag rules and URL redaction have one home each; models re-export them."""
+    import airflow_provider_emr_ray.models as models
+
+    assert models.ClusterState is states.ClusterState and models.RayJobStatus is states.RayJobStatus
+    assert models.JobClusterState is states.JobClusterState
+    assert models.CLUSTER_TERMINAL_STATES is states.CLUSTER_TERMINAL_STATES
+    assert models.CLUSTER_FAILURE_STATES is states.CLUSTER_FAILURE_STATES
+    assert models.RAY_JOB_TERMINAL_STATES is states.JOB_TERMINAL_STATUSES
+    assert models.RAY_JOB_FAILURE_STATES is states.JOB_FAILURE_STATUSES
+    assert models.MAX_WORKER_GROUPS is limits.MAX_WORKER_GROUPS
+    assert models.mask_url_token is redaction.mask_url
+    for gone in ("MAX_NAME_LENGTH", "MAX_TAG_KEY_LENGTH", "MAX_TAG_VALUE_LENGTH", "_SECRET_KEY_RE", "_URL_TOKEN_RE"):
+        assert not hasattr(models, gone), gone
+    # The bounds the models enforce are the ones limits.py states.
+    assert RayClusterConfig(name="x" * limits.MAX_CLUSTER_NAME_LENGTH).name
+    assert _wire_error({"name": "x" * (limits.MAX_CLUSTER_NAME_LENGTH + 1)}, RayClusterConfig).field == "name"
+    assert RayJobConfig(name="x" * limits.MAX_JOB_NAME_LENGTH).name
+    assert _wire_error({"name": "x" * (limits.MAX_JOB_NAME_LENGTH + 1)}, RayJobConfig).field == "name"
 
 
 # ------------------------------------------------------------------------------------------
@@ -521,18 +553,45 @@ def test_secrets_absent_from_repr_of_request_specs_and_jobs():
     assert job.dashboard_url.endswith(DASH_TOKEN)
 
 
-def test_public_dict_omits_submit_token_and_redis_password():
+def test_public_dict_carries_no_secret():
+    """Bug 2 of issue 11: ``public_dict()``/``to_xcom()`` kept the dashboard URL's token."""
     public = _secret_cluster().public_dict()
     text = json.dumps(public)
-    assert SUBMIT_TOKEN not in text and REDIS_PW not in text and "FUTURE-tok-1" not in text
-    assert "submitToken" not in public
+    for secret in (SUBMIT_TOKEN, DASH_TOKEN, REDIS_PW, "FUTURE-tok-1"):
+        assert secret not in text
+    assert "submitToken" not in public and "futureAccessToken" not in public
     assert public["headSpec"]["gftConfig"] == {"redisUrl": "redis://r"}
-    assert public["dashboardUrl"].endswith(f"token={DASH_TOKEN}&x=1")  # documented: kept whole
+    assert public["dashboardUrl"] == "https://gw.example.com/ws/w-1/raycluster/ray-1/dashboard?x=1"
     assert public["clusterId"] == "ray-1"
     assert _secret_cluster().to_xcom() == public
-    job_public = RayJob.model_validate(load("get_ray_job")).public_dict()
-    assert job_public["submissionId"] == "rj-xxxxxxxxxx"
-    json.dumps(job_public)  # XCom-serialisable
+    # The model itself still holds the working link (the hook's caller may need it).
+    assert DASH_TOKEN in _secret_cluster().dashboard_url
+
+
+def test_job_public_dict_carries_no_secret():
+    job = RayJob.model_validate(
+        {
+            **load("get_ray_job"),
+            "dashboardUrl": f"https://gw/ws/w-1/ray/rj-1/dashboard?token={DASH_TOKEN}",
+            "dashboardUrlExtra": [f"https://gw/y?a=1&token={DASH_TOKEN}", "-"],
+            "headSpec": {"cpu": "2", "gftConfig": {"redisUrl": "redis://r", "redisPassword": REDIS_PW}},
+            "submitToken": SUBMIT_TOKEN,
+            "newSessionSecret": "FUTURE-secret-2",
+            "workerSpecs": [{"groupName": "g", "joinToken": "FUTURE-tok-3"}],
+            "consoleLink": f"https://console.example.com/x?signature={DASH_TOKEN}",
+        }
+    )
+    public = job.public_dict()
+    text = json.dumps(public)  # XCom-serialisable
+    for secret in (SUBMIT_TOKEN, DASH_TOKEN, REDIS_PW, "FUTURE-secret-2", "FUTURE-tok-3"):
+        assert secret not in text
+    assert public["dashboardUrl"] == "https://gw/ws/w-1/ray/rj-1/dashboard"
+    assert public["dashboardUrlExtra"] == ["https://gw/y?a=1", "-"]
+    assert public["consoleLink"] == "https://console.example.com/x"
+    assert public["headSpec"]["gftConfig"] == {"redisUrl": "redis://r"}
+    assert public["workerSpecs"] == [{"groupName": "g"}]
+    assert public["submissionId"] == "rj-xxxxxxxxxx" and public["tags"] == [{"key": "workflowId", "value": "wf-123test"}]
+    assert job.to_xcom() == public
 
 
 @pytest.mark.parametrize(
