@@ -131,7 +131,7 @@ def fault_kind(name: Any) -> FaultKind:
         known = ", ".join(FAULT_KINDS)
         aliases = ", ".join(sorted(a for k in FAULT_KINDS.values() for a in k.aliases))
         raise ValueError(
-            f"unknown fault kind {name!r}{did_you_mean(key, _BY_NAME)}; known kinds: {known} (aliases: {aliases})"
+            f"unknown fault kind {name!r}; known kinds: {known} (aliases: {aliases}){did_you_mean(key, _BY_NAME)}"
         )
     return kind
 

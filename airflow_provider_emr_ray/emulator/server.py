@@ -56,14 +56,6 @@ class ServerHandle:
         return f"http://{self.host}:{self.port}"
 
     @property
-    def url(self) -> str:
-        return self.endpoint
-
-    @property
-    def state(self) -> Emulator:
-        return self.emulator
-
-    @property
     def config(self) -> EmulatorConfig:
         return self.emulator.config
 

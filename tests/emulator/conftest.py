@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from airflow_provider_emr_ray.emulator import EmulatorConfig, FakeClock, create_app
-from tests.emulator.helpers import FAST, AsyncCaller
+from tests.emulator.helpers import FAST_DELAYS, AsyncCaller
 
 
 @pytest.fixture
@@ -13,7 +13,7 @@ def make_app(tmp_path):
     apps = []
 
     def make(**overrides):
-        settings = {**FAST, "execute_jobs": False, "data_dir": str(tmp_path / f"data{len(apps)}"), **overrides}
+        settings = {**FAST_DELAYS, "execute_jobs": False, "data_dir": str(tmp_path / f"data{len(apps)}"), **overrides}
         app = create_app(EmulatorConfig(**settings))
         apps.append(app)
         return app

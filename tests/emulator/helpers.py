@@ -1,4 +1,5 @@
-"""A tiny signed client for the emulator tests, built on signing.sign_headers and api.build_request."""
+"""Shared helpers of the emulator tests: the fast delays, a tiny signed client (built on
+signing.sign_headers and actions.build_request) and condition waits."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from airflow_provider_emr_ray.client import actions as api, signing
-from tests.conftest import TEST_AK, TEST_SECRET, TEST_WORKSPACE
+from airflow_provider_emr_ray.emulator.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_WORKSPACE
 
-FAST = dict(
+#: The one set of fast emulator delays for tests: every transition is immediate.
+FAST_DELAYS: dict[str, float] = dict(
     cluster_start_delay=0.0,
     cluster_stop_delay=0.0,
     cluster_delete_delay=0.0,
@@ -21,6 +23,8 @@ FAST = dict(
     job_run_duration=0.0,
     job_cancel_delay=0.0,
 )
+#: The name these tests used before (same dict).
+FAST = FAST_DELAYS
 
 
 def signed(
@@ -30,9 +34,9 @@ def signed(
     body: dict[str, Any] | None = None,
     *,
     base: str = "http://emulator.local",
-    workspace: str = TEST_WORKSPACE,
-    ak: str = TEST_AK,
-    secret: str = TEST_SECRET,
+    workspace: str = DEFAULT_WORKSPACE,
+    ak: str = DEFAULT_ACCESS_KEY_ID,
+    secret: str = DEFAULT_ACCESS_KEY_SECRET,
     token: str | None = None,
     **overrides: Any,
 ) -> tuple[str, str, dict[str, str], bytes | None]:

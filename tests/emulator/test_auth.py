@@ -8,12 +8,12 @@ import pytest
 
 from airflow_provider_emr_ray.client import signing
 from airflow_provider_emr_ray.emulator.auth import NonceCache
-from tests.conftest import TEST_AK, TEST_SECRET
+from airflow_provider_emr_ray.emulator.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
 from tests.emulator.helpers import signed
 
 
 def _no_secret(resp, *secrets):
-    for secret in (TEST_SECRET, *secrets):
+    for secret in (DEFAULT_ACCESS_KEY_SECRET, *secrets):
         assert secret not in resp.text
         assert all(secret not in v for v in resp.headers.values())
 
@@ -176,10 +176,10 @@ async def test_auth_with_access_key_matches_sdk_oracle():
 
     headers = signing.sign_headers(
         method="GET", host="h", path="/api/v1/workspaces/w/rayJob", query={"name": "a b"}, body=None,
-        action="ListRayJob", access_key_id=TEST_AK, access_key_secret=TEST_SECRET,
+        action="ListRayJob", access_key_id=DEFAULT_ACCESS_KEY_ID, access_key_secret=DEFAULT_ACCESS_KEY_SECRET,
     )
     req = DaraRequest()
     req.method, req.pathname, req.query = "GET", "/api/v1/workspaces/w/rayJob", {"name": "a b"}
     req.headers = {k: v for k, v in headers.items() if k != "Authorization"}
-    oracle = utils.Utils.get_authorization(req, "ACS3-HMAC-SHA256", signing.EMPTY_PAYLOAD_HASH, TEST_AK, TEST_SECRET)
+    oracle = utils.Utils.get_authorization(req, "ACS3-HMAC-SHA256", signing.EMPTY_PAYLOAD_HASH, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET)
     assert oracle == headers["Authorization"]

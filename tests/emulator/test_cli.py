@@ -12,10 +12,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from airflow_provider_emr_ray.emulator.__main__ import build_parser, config_from_args, connection_value, main
+from airflow_provider_emr_ray.emulator.config import (
+    DEFAULT_ACCESS_KEY_ID,
+    DEFAULT_ACCESS_KEY_SECRET,
+    DEFAULT_WORKSPACE,
+    conn_json,
+)
+from airflow_provider_emr_ray.emulator.faults import FAULT_KINDS
 from airflow_provider_emr_ray.emulator.processes import shell_quote
 from airflow_provider_emr_ray.emulator.procgroup import pid_alive
-from airflow_provider_emr_ray.emulator.__main__ import build_parser, config_from_args, connection_value
-from tests.conftest import TEST_AK, TEST_REGION, TEST_SECRET, TEST_WORKSPACE
 from tests.emulator.helpers import SyncCaller, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,10 +40,18 @@ def test_flags_build_the_config(tmp_path):
     assert [f.kind for f in cfg.faults] == ["500", "drop"] and cfg.faults[1].after is True
     assert cfg.enable_control and cfg.security_token == "tok" and cfg.error_name_pattern == "^bad"
     conn = json.loads(connection_value(cfg, "http://127.0.0.1:9"))
-    assert conn == {
-        "conn_type": "emr_ray", "login": "AK", "password": "SK",
-        "extra": {"region_id": "cn-beijing", "workspace_id": "w-1", "endpoint": "http://127.0.0.1:9", "security_token": "tok"},
-    }
+    expected = conn_json(
+        "http://127.0.0.1:9", login="AK", password="SK", region_id="cn-beijing", workspace_id="w-1", security_token="tok"
+    )
+    assert conn == json.loads(expected) and conn["extra"]["security_token"] == "tok"
+
+
+def test_unknown_fault_kind_flag_is_a_usage_error(capsys):
+    assert main(["--port", "0", "--fault", "kind=teapot,action=GetRayJob"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown fault kind 'teapot'" in err
+    for kind in FAULT_KINDS:
+        assert kind in err
 
 
 @pytest.mark.integration
@@ -55,10 +69,8 @@ def test_module_starts_prints_connection_and_serves(tmp_path):
         name, _, value = lines[2].strip().partition("=")
         assert name == "AIRFLOW_CONN_EMR_RAY_DEFAULT"
         conn = json.loads(value.strip("'"))
-        assert conn == {
-            "conn_type": "emr_ray", "login": TEST_AK, "password": TEST_SECRET,
-            "extra": {"region_id": TEST_REGION, "workspace_id": TEST_WORKSPACE, "endpoint": endpoint},
-        }
+        assert conn == json.loads(conn_json(endpoint))  # the defaults
+        assert (conn["login"], conn["extra"]["workspace_id"]) == (DEFAULT_ACCESS_KEY_ID, DEFAULT_WORKSPACE)
         with httpx.Client(timeout=10) as client:
             call = SyncCaller(client, endpoint)
             cid = wait_for(lambda: call("CreateRayCluster", body={"name": "cli"})["clusterId"], what="cli emulator")
@@ -76,4 +88,4 @@ def test_module_starts_prints_connection_and_serves(tmp_path):
         out, err = proc.communicate(timeout=15)
     assert proc.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a graceful shutdown
     assert not pid_alive(pid)  # the lifespan shutdown killed the job's process group
-    assert TEST_SECRET not in err and TEST_SECRET not in out.split("AIRFLOW_CONN")[0]
+    assert DEFAULT_ACCESS_KEY_SECRET not in err and DEFAULT_ACCESS_KEY_SECRET not in out.split("AIRFLOW_CONN")[0]

@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from airflow_provider_emr_ray.emulator import EmulatorConfig, serve_in_thread
+from airflow_provider_emr_ray.emulator import DEFAULT_WORKSPACE, EmulatorConfig, serve_in_thread
 from airflow_provider_emr_ray.emulator.processes import shell_quote
 from airflow_provider_emr_ray.emulator.procgroup import pid_alive
-from tests.emulator.helpers import FAST, SyncCaller, wait_for
+from tests.emulator.helpers import FAST_DELAYS, SyncCaller, wait_for
 
 pytestmark = pytest.mark.integration
 PY = sys.executable
@@ -24,7 +24,7 @@ def _py(code: str) -> str:
 
 @pytest.fixture
 def served(tmp_path):
-    with serve_in_thread(EmulatorConfig(**FAST, data_dir=str(tmp_path / "data"), kill_grace=1.0)) as server:
+    with serve_in_thread(EmulatorConfig(**FAST_DELAYS, data_dir=str(tmp_path / "data"), kill_grace=1.0)) as server:
         with httpx.Client(timeout=10) as client:
             yield server, SyncCaller(client, server.endpoint)
 
@@ -113,7 +113,7 @@ def test_active_deadline_kills_the_process(served, tmp_path):
 def test_shutdown_leaves_no_child_behind(tmp_path):
     pidfile = tmp_path / "pid"
     code = "import os, time; open(os.environ['PIDFILE'], 'w').write(str(os.getpid())); time.sleep(60)"
-    with serve_in_thread(EmulatorConfig(**FAST, data_dir=str(tmp_path / "d"))) as server, httpx.Client() as client:
+    with serve_in_thread(EmulatorConfig(**FAST_DELAYS, data_dir=str(tmp_path / "d"))) as server, httpx.Client() as client:
         call = SyncCaller(client, server.endpoint)
         call("SubmitRayJob", body={"entrypoint": _py(code), "runtimeEnvJson": json.dumps({"env_vars": {"PIDFILE": str(pidfile)}})})
         pid = int(wait_for(lambda: pidfile.exists() and pidfile.read_text(), what="pid"))
@@ -133,5 +133,5 @@ async def test_in_process_execution_reconciles_on_reads(make_app, connect):
         return job if job["status"] == "Succeeded" else None
 
     await async_wait_for(done, what="in-process job")
-    logdir = Path(app.emulator.store.log_dir("w-d2d82aa09155", sid))
+    logdir = Path(app.emulator.store.log_dir(DEFAULT_WORKSPACE, sid))
     assert (logdir / f"job-driver-{sid}.log").read_text().strip() == "in-process"

@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from airflow_provider_emr_ray.emulator import ConnectionDropped, EmulatorConfig, FaultRule, serve_in_thread
-from tests.emulator.helpers import FAST, SyncCaller
+from airflow_provider_emr_ray.emulator.faults import ANSWER, DELAY, FAULT_KINDS
+from tests.emulator.helpers import FAST_DELAYS, SyncCaller
 
 
 async def _clusters(call):
@@ -128,6 +129,9 @@ async def test_control_routes(make_app, connect):
     assert stats["faults"] == {"ListRayJob": 1, "ListRayCluster": 1} and stats["totalFaults"] == 2
     bad = await client.post("http://emulator.local/__emulator__/faults", json={"kind": "nope"})
     assert bad.status_code == 400 and bad.json()["code"] == "InvalidParameter"
+    message = bad.json()["message"]
+    assert "unknown fault kind 'nope'" in message and all(kind in message for kind in FAULT_KINDS)
+    assert (await client.get("http://emulator.local/__emulator__/faults")).json() == {"rules": []}  # nothing added
 
 
 async def test_control_routes_disabled_by_default(make_app, connect):
@@ -136,6 +140,46 @@ async def test_control_routes_disabled_by_default(make_app, connect):
         resp = await call.client.request(method, "http://emulator.local/__emulator__/faults")
         assert resp.status_code in (404, 405)
     assert (await call.client.get("http://emulator.local/__emulator__/stats")).status_code == 404
+
+
+@pytest.mark.parametrize("build", [lambda: FaultRule(kind="teapot"), lambda: FaultRule.parse("kind=teapot"),
+                                   lambda: FaultRule.from_dict({"kind": "teapot"})])
+def test_unknown_kind_names_the_kind_and_the_known_ones(build):
+    with pytest.raises(ValueError) as info:
+        build()
+    message = str(info.value)
+    assert "unknown fault kind 'teapot'" in message
+    assert all(kind in message for kind in FAULT_KINDS) and "throttle" in message  # kinds and aliases
+
+
+def test_misspelled_kind_gets_a_suggestion():
+    with pytest.raises(ValueError, match="did you mean 'malformed'"):
+        FaultRule(kind="malfromed")
+
+
+def test_every_kind_and_alias_of_the_table_builds_a_rule():
+    for kind in FAULT_KINDS.values():
+        extra = {"latency": 0.1} if kind.effect == DELAY else {}
+        assert FaultRule(kind=kind.name, **extra).kind == kind.name
+        for alias in kind.aliases:
+            assert FaultRule(kind=alias.upper(), **extra).kind == kind.name
+        assert (kind.answer is not None) == (kind.effect == ANSWER)  # only answer kinds replace the answer
+
+
+async def test_every_answer_kind_replaces_the_answer(make_app, connect):
+    """Each kind that answers does so as its table entry says; none falls through to another."""
+    expected = {"500": 500, "503": 503, "429": 429, "malformed": 200}
+    answering = [k.name for k in FAULT_KINDS.values() if k.effect == ANSWER]
+    assert set(answering) == set(expected) | {"drop"}
+    for name, status in expected.items():
+        call = await connect(make_app(faults=[FaultRule(kind=name, action="ListRayCluster", times=1)]))
+        resp = await call.raw("ListRayCluster")
+        assert resp.status_code == status, name
+        if name == "malformed":
+            with pytest.raises(json.JSONDecodeError):
+                resp.json()
+        else:
+            assert "rayClusters" not in resp.json()
 
 
 def test_fault_rule_parsing():
@@ -149,7 +193,7 @@ def test_fault_rule_parsing():
 
 @pytest.mark.integration
 def test_dropped_connection_over_a_real_socket(tmp_path):
-    cfg = EmulatorConfig(**FAST, execute_jobs=False, data_dir=str(tmp_path), faults=[FaultRule(kind="drop", action="ListRayCluster", times=1)])
+    cfg = EmulatorConfig(**FAST_DELAYS, execute_jobs=False, data_dir=str(tmp_path), faults=[FaultRule(kind="drop", action="ListRayCluster", times=1)])
     with serve_in_thread(cfg) as server, httpx.Client(timeout=10) as client:
         call = SyncCaller(client, server.endpoint)
         with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
@@ -164,7 +208,7 @@ def test_dropped_connection_over_a_real_socket(tmp_path):
 
 @pytest.mark.integration
 def test_faults_over_a_real_socket(tmp_path):
-    cfg = EmulatorConfig(**FAST, execute_jobs=False, data_dir=str(tmp_path), enable_control=True)
+    cfg = EmulatorConfig(**FAST_DELAYS, execute_jobs=False, data_dir=str(tmp_path), enable_control=True)
     with serve_in_thread(cfg) as server, httpx.Client(timeout=10) as client:
         call = SyncCaller(client, server.endpoint)
         client.post(f"{server.endpoint}/__emulator__/faults", json={"kind": "429", "times": 1, "retry_after": 3})

@@ -6,9 +6,16 @@ import json
 
 import pytest
 
+from airflow_provider_emr_ray import limits
 from airflow_provider_emr_ray.client.actions import ACTIONS
-from airflow_provider_emr_ray.emulator import FakeClock
-from tests.conftest import TEST_WORKSPACE
+from airflow_provider_emr_ray.emulator import (
+    DEFAULT_REGION,
+    DEFAULT_WORKSPACE,
+    EmulatorConfig,
+    FakeClock,
+    create_app,
+    handlers,
+)
 
 CLUSTER_FIELDS = {
     "clusterId", "name", "description", "displayReleaseVersion", "networkServiceName", "state", "message",
@@ -142,15 +149,37 @@ async def test_extra_workspaces_are_isolated(make_app, connect):
     assert len((await call("ListRayCluster", workspace="w-second"))["rayClusters"]) == 1
 
 
+def test_dispatch_table_matches_the_actions_one_to_one():
+    assert set(handlers.HANDLERS) == set(ACTIONS)
+    assert len(set(handlers.HANDLERS.values())) == len(ACTIONS)  # no handler serves two actions
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda table: table.pop("GetRayLog"), "actions without a handler: GetRayLog"),
+        (lambda table: table.update(GetRayTeapot=table["GetRayJob"]), "handlers without an action: GetRayTeapot"),
+    ],
+)
+def test_a_dispatch_mismatch_fails_at_app_creation(monkeypatch, tmp_path, change, named):
+    table = dict(handlers.HANDLERS)
+    change(table)
+    monkeypatch.setattr(handlers, "HANDLERS", table)
+    data = tmp_path / "data"
+    with pytest.raises(RuntimeError, match=named):
+        create_app(EmulatorConfig(data_dir=str(data)))
+    assert not data.exists()  # raised before anything was set up
+
+
 @pytest.mark.parametrize(
     "body",
     [
         {},
         {"name": ""},
-        {"name": "x" * 65},
+        {"name": "x" * (limits.MAX_CLUSTER_NAME_LENGTH + 1)},
         {"name": "ok", "workerSpec": [{"replica": 0}]},
         {"name": "ok", "workerSpec": [{"replica": 2, "minReplica": 5, "maxReplica": 3}]},
-        {"name": "ok", "workerSpec": [{"replica": 1}] * 51},
+        {"name": "ok", "workerSpec": [{"replica": 1}] * (limits.MAX_WORKER_GROUPS + 1)},
         {"name": "ok", "extraParam": "{not json"},
     ],
 )
@@ -160,12 +189,14 @@ async def test_create_validation(make_app, connect, body):
     assert resp.status_code == 400 and resp.json()["code"] == "InvalidParameter"
 
 
-async def test_create_accepts_64_char_name(make_app, connect):
+async def test_create_accepts_the_longest_name_and_most_groups(make_app, connect):
     call = await connect(make_app())
-    await call("CreateRayCluster", body={"name": "x" * 64})
+    body = {"name": "x" * limits.MAX_CLUSTER_NAME_LENGTH, "workerSpec": [{"replica": 1}] * limits.MAX_WORKER_GROUPS}
+    cid = (await call("CreateRayCluster", body=body))["clusterId"]
+    assert len((await call("GetRayCluster", {"clusterId": cid}))["workerSpec"]) == limits.MAX_WORKER_GROUPS
 
 
-@pytest.mark.parametrize("page_size", [0, 101, "abc", -1])
+@pytest.mark.parametrize("page_size", [0, limits.MAX_PAGE_SIZE + 1, "abc", -1])
 async def test_bad_page_size(make_app, connect, page_size):
     call = await connect(make_app())
     for action in ("ListRayCluster", "ListRayJob"):
@@ -180,6 +211,32 @@ async def test_submit_validation(make_app, connect):
         assert resp.status_code == 400 and resp.json()["code"] == "InvalidParameter", body
     resp = await call.raw("SubmitRayJob", body={"entrypoint": "x", "clusterId": "ray-nope"})
     assert resp.status_code == 404 and resp.json()["code"] == "RayCluster.NotFound"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "n" * (limits.MAX_JOB_NAME_LENGTH + 1)}, "name"),
+        ({"tags": [{"key": "k" * (limits.MAX_TAG_KEY_LENGTH + 1), "value": "v"}]}, "tags[0].key"),
+        ({"tags": [{"key": "ok", "value": "v"}, {"key": "k", "value": "v" * (limits.MAX_TAG_VALUE_LENGTH + 1)}]},
+         "tags[1].value"),
+    ],
+)
+async def test_submit_bounds_are_enforced(make_app, connect, body, field):
+    call = await connect(make_app())
+    resp = await call.raw("SubmitRayJob", body={"entrypoint": "x", **body})
+    assert resp.status_code == 400 and resp.json()["code"] == "InvalidParameter"
+    assert resp.json()["message"].startswith(field)
+    assert (await call("ListRayJob"))["totalCount"] == 0
+
+
+async def test_submit_accepts_the_longest_name_and_tags(make_app, connect):
+    call = await connect(make_app())
+    tags = [{"key": "k" * limits.MAX_TAG_KEY_LENGTH, "value": "v" * limits.MAX_TAG_VALUE_LENGTH}]
+    name = "n" * limits.MAX_JOB_NAME_LENGTH
+    sid = (await call("SubmitRayJob", body={"entrypoint": "x", "name": name, "tags": tags}))["submissionId"]
+    job = await call("GetRayJob", {"submissionId": sid})
+    assert job["name"] == name and job["tags"] == tags
 
 
 async def test_cluster_pagination_newest_first(make_app, connect, clock):
@@ -259,7 +316,7 @@ async def test_job_fields_round_trip(make_app, connect):
                 "activeDeadlineSeconds", "volumeIds", "submissionMode"):
         assert job[key] == body[key], key
     assert job["headSpec"]["cpu"] == "4" and job["workerSpecs"][0]["replica"] == 3 and "workerSpec" not in job
-    assert job["logBucketName"] == "ss-ray-cn-hangzhou" and job["logPath"] == f"{TEST_WORKSPACE}/ray/logs/{sid}/"
+    assert job["logBucketName"] == f"ss-ray-{DEFAULT_REGION}" and job["logPath"] == f"{DEFAULT_WORKSPACE}/ray/logs/{sid}/"
     assert job["taskBizId"].startswith("TSK-") and "?token=" in job["dashboardUrl"]
     assert isinstance(job["cuHours"], float) and isinstance(job["duration"], int)
 

@@ -8,8 +8,13 @@ import httpx
 import pytest
 
 from airflow_provider_emr_ray.emulator import EmulatorConfig, serve_in_thread
-from tests.conftest import TEST_AK, TEST_REGION, TEST_SECRET, TEST_WORKSPACE
-from tests.emulator.helpers import FAST, wait_for
+from airflow_provider_emr_ray.emulator.config import (
+    DEFAULT_ACCESS_KEY_ID,
+    DEFAULT_ACCESS_KEY_SECRET,
+    DEFAULT_REGION,
+    DEFAULT_WORKSPACE,
+)
+from tests.emulator.helpers import FAST_DELAYS, wait_for
 
 sdk_client = pytest.importorskip("alibabacloud_emr_serverless_spark20230808.client")
 sdk_models = pytest.importorskip("alibabacloud_emr_serverless_spark20230808.models")
@@ -21,20 +26,20 @@ pytestmark = pytest.mark.integration
 
 def _client(port: int) -> sdk_client.Client:
     config = openapi_models.Config(
-        access_key_id=TEST_AK,
-        access_key_secret=TEST_SECRET,
+        access_key_id=DEFAULT_ACCESS_KEY_ID,
+        access_key_secret=DEFAULT_ACCESS_KEY_SECRET,
         endpoint=f"127.0.0.1:{port}",
         protocol="http",
-        region_id=TEST_REGION,
+        region_id=DEFAULT_REGION,
     )
     return sdk_client.Client(config)
 
 
 def test_official_sdk_all_thirteen_calls(tmp_path):
-    cfg = EmulatorConfig(**FAST, data_dir=str(tmp_path))
+    cfg = EmulatorConfig(**FAST_DELAYS, data_dir=str(tmp_path))
     with serve_in_thread(cfg) as server:
         c = _client(server.port)
-        ws = TEST_WORKSPACE
+        ws = DEFAULT_WORKSPACE
         m = sdk_models
 
         created = c.create_ray_cluster(
@@ -131,15 +136,15 @@ def test_official_sdk_all_thirteen_calls(tmp_path):
 
 
 def test_official_sdk_sees_auth_errors():
-    with serve_in_thread(EmulatorConfig(**FAST, execute_jobs=False)) as server:
+    with serve_in_thread(EmulatorConfig(**FAST_DELAYS, execute_jobs=False)) as server:
         config = openapi_models.Config(
-            access_key_id=TEST_AK,
+            access_key_id=DEFAULT_ACCESS_KEY_ID,
             access_key_secret="wrong-secret",
             endpoint=f"127.0.0.1:{server.port}",
             protocol="http",
-            region_id=TEST_REGION,
+            region_id=DEFAULT_REGION,
         )
         with pytest.raises(ClientException) as info:
-            sdk_client.Client(config).get_ray_cluster(TEST_WORKSPACE, "ray-x")
+            sdk_client.Client(config).get_ray_cluster(DEFAULT_WORKSPACE, "ray-x")
         assert info.value.code == "SignatureDoesNotMatch"
         assert "wrong-secret" not in str(info.value)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_emr_ray.emulator import DEFAULT_WORKSPACE
+
 DELAYS = dict(
     cluster_start_delay=30,
     cluster_stop_delay=10,
@@ -222,8 +224,8 @@ async def test_thousands_of_records_cost_nothing_while_idle(make_app, connect, c
     app = make_app(clock=clock, **DELAYS)
     store = app.emulator.store
     for i in range(2000):
-        store.create_cluster("w-d2d82aa09155", {"name": f"c{i}"})
-        store.submit_job("w-d2d82aa09155", {"entrypoint": "x"})
+        store.create_cluster(DEFAULT_WORKSPACE, {"name": f"c{i}"})
+        store.submit_job(DEFAULT_WORKSPACE, {"entrypoint": "x"})
     clock.advance(3600)  # no loop ran meanwhile; reads settle everything
     call = await connect(app)
     page = await call("ListRayJob", query={"pageSize": 100})
