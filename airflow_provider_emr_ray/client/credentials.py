@@ -348,6 +348,28 @@ def _sts_endpoint(extra: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _sts_options(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The AssumeRole options both role modes share, validated."""
+    return {
+        "role_session_name": _session_name(extra),
+        "role_session_expiration": _duration(extra),
+        "policy": _policy(extra),
+        "sts_endpoint": _sts_endpoint(extra),
+    }
+
+
+def _config_client(**config: Any) -> Callable[[], Any]:
+    """A builder of the SDK client for ``Config(**config)``; the SDK is imported when it runs."""
+
+    def build() -> Any:
+        from alibabacloud_credentials.client import Client
+        from alibabacloud_credentials.models import Config
+
+        return Client(Config(**config))
+
+    return build
+
+
 # ----------------------------------------------------------------------------- public API
 
 
@@ -392,35 +414,16 @@ def provider_from_connection(
     if mode == RAM_ROLE_ARN:
         role_arn = _role_arn(extra, mode)
         key_id, secret = _require_ak_pair(mode, login, password)
-        token = _str_extra(extra, "security_token")
-        session_name = _session_name(extra)
-        duration = _duration(extra)
-        policy = _policy(extra)
-        external_id = _str_extra(extra, "external_id")
-        endpoint = _sts_endpoint(extra)
-
-        def build_ram_role_arn() -> Any:
-            from alibabacloud_credentials.client import Client
-            from alibabacloud_credentials.models import Config
-
-            return Client(
-                Config(
-                    type="ram_role_arn",
-                    access_key_id=key_id,
-                    access_key_secret=secret,
-                    security_token=token,
-                    role_arn=role_arn,
-                    role_session_name=session_name,
-                    role_session_expiration=duration,
-                    policy=policy,
-                    external_id=external_id,
-                    sts_endpoint=endpoint,
-                )
-            )
-
-        return _SdkProvider(
-            mode, build_ram_role_arn, secrets=tuple(known_secrets(login, password, extra)), on_secret=on_secret
+        build = _config_client(
+            type="ram_role_arn",
+            access_key_id=key_id,
+            access_key_secret=secret,
+            security_token=_str_extra(extra, "security_token"),
+            role_arn=role_arn,
+            external_id=_str_extra(extra, "external_id"),
+            **_sts_options(extra),
         )
+        return _SdkProvider(mode, build, secrets=tuple(known_secrets(login, password, extra)), on_secret=on_secret)
 
     if mode == OIDC_ROLE_ARN:
         role_arn = _role_arn(extra, mode)
@@ -435,29 +438,14 @@ def provider_from_connection(
                 "oidc_token_file_path",
                 f"is required when credential_type is {mode} (or set the {OIDC_TOKEN_FILE_ENV} environment variable)",
             )
-        session_name = _session_name(extra)
-        duration = _duration(extra)
-        policy = _policy(extra)
-        endpoint = _sts_endpoint(extra)
-
-        def build_oidc_role_arn() -> Any:
-            from alibabacloud_credentials.client import Client
-            from alibabacloud_credentials.models import Config
-
-            return Client(
-                Config(
-                    type="oidc_role_arn",
-                    role_arn=role_arn,
-                    oidc_provider_arn=provider_arn,
-                    oidc_token_file_path=token_file,
-                    role_session_name=session_name,
-                    role_session_expiration=duration,
-                    policy=policy,
-                    sts_endpoint=endpoint,
-                )
-            )
-
-        return _SdkProvider(mode, build_oidc_role_arn, on_secret=on_secret)
+        build = _config_client(
+            type="oidc_role_arn",
+            role_arn=role_arn,
+            oidc_provider_arn=provider_arn,
+            oidc_token_file_path=token_file,
+            **_sts_options(extra),
+        )
+        return _SdkProvider(mode, build, on_secret=on_secret)
 
     if mode == ECS_RAM_ROLE:
         role_name = _str_extra(extra, "role_name")

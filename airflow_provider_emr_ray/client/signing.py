@@ -86,21 +86,9 @@ def signature(
     return digest, signed
 
 
-def authorization(
-    *,
-    method: str,
-    path: str,
-    query: Mapping[str, str | None] | None,
-    headers: Mapping[str, str] | Iterable[tuple[str, str]],
-    payload_hash: str,
-    access_key_id: str,
-    secret: str,
-) -> str:
-    """The ``Authorization`` header value for a request."""
-    sig, signed = signature(
-        method=method, path=path, query=query, headers=headers, payload_hash=payload_hash, secret=secret
-    )
-    return f"{ALGORITHM} Credential={access_key_id},SignedHeaders={signed},Signature={sig}"
+def authorization(access_key_id: str, signature_hex: str, signed_headers: str) -> str:
+    """The ``Authorization`` header value of a request signed by :func:`signature`."""
+    return f"{ALGORITHM} Credential={access_key_id},SignedHeaders={signed_headers},Signature={signature_hex}"
 
 
 def parse_authorization(value: str) -> dict[str, str]:
@@ -171,13 +159,8 @@ def sign_headers(
         headers["x-acs-security-token"] = security_token
     if extra_headers:
         headers.update({k.lower(): v for k, v in extra_headers.items()})
-    headers["Authorization"] = authorization(
-        method=method,
-        path=path,
-        query=query,
-        headers=headers,
-        payload_hash=payload_hash,
-        access_key_id=access_key_id,
-        secret=access_key_secret,
+    sig, signed = signature(
+        method=method, path=path, query=query, headers=headers, payload_hash=payload_hash, secret=access_key_secret
     )
+    headers["Authorization"] = authorization(access_key_id, sig, signed)
     return headers

@@ -118,10 +118,10 @@ def test_missing_path_param_names_it():
 
 
 def test_parse_authorization_round_trip_and_rejections():
-    value = signing.authorization(
-        method="GET", path="/", query=None, headers={"host": "h"}, payload_hash=signing.EMPTY_PAYLOAD_HASH,
-        access_key_id="AK", secret="S",
-    )  # fmt: skip
+    sig, signed = signing.signature(
+        method="GET", path="/", query=None, headers={"host": "h"}, payload_hash=signing.EMPTY_PAYLOAD_HASH, secret="S"
+    )
+    value = signing.authorization("AK", sig, signed)
     parts = signing.parse_authorization(value)
     assert parts["Credential"] == "AK" and parts["SignedHeaders"] == "host" and len(parts["Signature"]) == 64
     with pytest.raises(ValueError, match="algorithm"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -655,17 +656,6 @@ def test_null_extras_saved_by_the_ui_form_mean_defaults(monkeypatch):
     assert hook.get_ray_cluster("ray-abc").cluster_id == "ray-abc"
 
 
-def test_every_call_has_an_async_twin_with_the_same_signature():
-    import inspect
-
-    for name in ACTIONS:
-        sync, twin = getattr(EmrRayHook, name), getattr(EmrRayHook, "a" + name)
-        assert not inspect.iscoroutinefunction(sync) and inspect.iscoroutinefunction(twin), name
-        assert inspect.signature(sync) == inspect.signature(twin), name
-        assert "Generator" not in str(inspect.signature(sync).return_annotation), name
-        assert sync.__doc__ and twin.__doc__, name
-
-
 async def test_async_requests_in_flight_are_bounded_per_loop(monkeypatch):
     """Thousands of concurrent polls queue on the hook's gate, not inside httpcore's pool."""
     from airflow_provider_emr_ray.hooks import emr_ray
@@ -749,3 +739,109 @@ def test_requests_go_through_the_proxy_named_by_the_environment(monkeypatch):
         server.shutdown()
         server.server_close()
     assert seen == [f"http://emr.test{WS}/rayCluster/ray-abc"]
+
+
+# ------------------------------------------------------------------------------------------
+# Keywords: what the spec declares, nothing else; extra_fields on purpose
+
+
+@pytest.mark.parametrize(
+    ("method", "kwargs", "key", "hint"),
+    [
+        ("create_ray_cluster", {"name": "c1", "head_sepc": {"cpu": 2}}, "head_sepc", "head_spec"),
+        ("update_ray_cluster", {"cluster_id": "ray-abc", "workerSpec": []}, "workerSpec", "worker_spec"),
+        ("submit_ray_job", {"entrypoint": "python x.py", "cluster_id": "ray-abc", "runtime_env": {}}, "runtime_env",
+         "runtime_env_json"),
+    ],
+)  # fmt: skip
+async def test_unknown_keywords_are_rejected_naming_the_key_before_any_request(monkeypatch, method, kwargs, key, hint):
+    rec = Recorder()
+    hook = make_hook(monkeypatch, rec)
+    message = rf"{method}\(\) got an unexpected keyword argument '{key}'; did you mean '{hint}'\?"
+    with pytest.raises(TypeError, match=message):
+        getattr(hook, method)(**kwargs)
+    with pytest.raises(TypeError, match=f"'{key}'"):
+        await getattr(hook, "a" + method)(**kwargs)
+    assert rec.requests == []
+
+
+@pytest.mark.parametrize(
+    ("method", "kwargs", "base"),
+    [
+        ("create_ray_cluster", {"name": "c1"}, {"name": "c1"}),
+        ("update_ray_cluster", {"cluster_id": "ray-abc"}, {}),
+        ("submit_ray_job", {"entrypoint": "python x.py", "cluster_id": "ray-abc"},
+         {"entrypoint": "python x.py", "clusterId": "ray-abc"}),
+    ],
+)  # fmt: skip
+def test_extra_fields_are_sent_verbatim(monkeypatch, method, kwargs, base):
+    rec = Recorder(default=httpx.Response(200, json={"requestId": "R", "clusterId": "ray-abc", "submissionId": "rj-1"}))
+    hook = make_hook(monkeypatch, rec)
+    getattr(hook, method)(**kwargs, extra_fields={"newServiceField": {"a": 1}, "flag": True})
+    (request,) = rec.requests
+    assert json.loads(request.content) == {**base, "newServiceField": {"a": 1}, "flag": True}
+
+
+def test_extra_fields_naming_a_modelled_field_is_an_error(monkeypatch):
+    rec = Recorder()
+    hook = make_hook(monkeypatch, rec)
+    with pytest.raises(EmrRayValidationError, match="extra_fields"):
+        hook.create_ray_cluster(name="c1", extra_fields={"headSpec": {}})
+    assert rec.requests == []
+
+
+def test_only_the_given_fields_are_sent(monkeypatch):
+    """The body is the spec the caller gave (validated), not the plan's local variables."""
+    rec = Recorder(default=httpx.Response(200, json={"requestId": "R", "submissionId": "rj-1"}))
+    hook = make_hook(monkeypatch, rec)
+    hook.submit_ray_job(entrypoint="python x.py", cluster_id="ray-abc", name="n")
+    assert json.loads(rec.requests[0].content) == {"entrypoint": "python x.py", "clusterId": "ray-abc", "name": "n"}
+
+
+# ------------------------------------------------------------------------------------------
+# Submit-time windows: aware datetimes (stdlib or pendulum) or epoch milliseconds
+
+
+def _submit_time(request):
+    return json.loads(dict(parse_qsl(request.url.query.decode()))["submitTime"])
+
+
+def test_submit_time_window_from_aware_datetimes_and_epoch_ms(monkeypatch):
+    import pendulum
+
+    rec = Recorder(default=httpx.Response(200, json={"requestId": "R", "rayJobs": [], "totalCount": 0}))
+    hook = make_hook(monkeypatch, rec)
+    start = datetime(2025, 3, 1, 8, 0, 0, 250_000, tzinfo=timezone(timedelta(hours=8)))  # 00:00:00.250 UTC
+    end = pendulum.datetime(2025, 3, 1, 1, 0, 0, tz="UTC")
+    hook.list_ray_jobs(submit_time_start=start, submit_time_end=end)
+    expected_start = int(pendulum.datetime(2025, 3, 1, tz="UTC").timestamp()) * 1000 + 250
+    assert _submit_time(rec.requests[0]) == {"startTime": expected_start, "endTime": expected_start - 250 + 3_600_000}
+    hook.list_ray_jobs(submit_time_end=1_700_000_000_123)
+    assert _submit_time(rec.requests[1]) == {"endTime": 1_700_000_000_123}
+
+
+@pytest.mark.parametrize("value", [datetime(2025, 3, 1), "2025-03-01", -1, True], ids=["naive", "str", "negative", "bool"])
+def test_bad_submit_times_name_the_field(monkeypatch, value):
+    rec = Recorder()
+    hook = make_hook(monkeypatch, rec)
+    with pytest.raises(EmrRayValidationError) as info:
+        hook.list_ray_jobs(submit_time_end=value)
+    assert info.value.field == "submit_time_end"
+    assert rec.requests == []
+
+
+def test_naive_datetime_is_rejected_as_ambiguous(monkeypatch):
+    hook = make_hook(monkeypatch, Recorder())
+    with pytest.raises(EmrRayValidationError, match="submit_time_start: a naive datetime is ambiguous"):
+        hook.list_ray_jobs(submit_time_start=datetime(2025, 3, 1))
+
+
+def test_page_size_bound_is_the_service_limit(monkeypatch):
+    from airflow_provider_emr_ray.limits import MAX_PAGE_SIZE
+
+    rec = Recorder(default=httpx.Response(200, json={"requestId": "R", "rayClusters": [], "totalCount": 0}))
+    hook = make_hook(monkeypatch, rec)
+    hook.list_ray_clusters(page_size=MAX_PAGE_SIZE)
+    with pytest.raises(EmrRayValidationError, match=f"from 1 to {MAX_PAGE_SIZE}"):
+        hook.list_ray_clusters(page_size=MAX_PAGE_SIZE + 1)
+    assert len(rec.requests) == 1
