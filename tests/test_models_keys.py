@@ -158,6 +158,9 @@ def test_a_response_spec_sent_back_is_checked_strictly() -> None:
     [
         ({"idleTimeoutSeconds": -1, "idle_timeout_seconds": 5}, HeadSpec, "head_spec.idle_timeout_seconds",
          ("'idleTimeoutSeconds'", "'idle_timeout_seconds'")),
+        # The camelCase value was validated and the snake_case one sent: an invalid value reached the service.
+        ({"idleTimeoutSeconds": 5, "idle_timeout_seconds": -1}, HeadSpec, "head_spec.idle_timeout_seconds",
+         ("'idleTimeoutSeconds'", "'idle_timeout_seconds'")),
         ({"name": "c", "head_spec": HEAD, "worker_spec": [{"minReplica": 9, "min_replica": 1, "max_replica": 1}]},
          RayClusterConfig, "worker_spec[0].min_replica", ("'minReplica'", "'min_replica'")),
         ({"name": "c", "headSpec": {"cpu": "x"}, "head_spec": HEAD}, RayClusterConfig, "head_spec",
