@@ -241,6 +241,19 @@ class Figure:
         return asdict(self)
 
 
+def at_most(
+    figure: str, ours: str, reference: str, paired: Summary, limit: float, details: str, section: str, **more: Any
+) -> Figure:
+    """A figure whose target is a paired ratio ``paired`` (ours / reference) of at most ``limit``
+    (its median).
+
+    ``more``: other :class:`Figure` fields (``ratio`` text, ``target`` text, ``raw``) replacing
+    the default ``ratio`` (three decimals with the spread) and ``target`` (``≤ limit``).
+    """
+    fields: dict[str, Any] = {"ratio": paired.fmt(1, "", 3), "target": f"≤ {limit}", **more}
+    return Figure(figure, ours, reference, met=paired.median <= limit, details=details, section=section, **fields)
+
+
 def machine() -> str:
     cpus = os.cpu_count() or 0
     try:
@@ -269,6 +282,18 @@ def print_figures(figures: Sequence[Figure]) -> None:
         print(f"- {f.figure}: ours {f.ours} | ref {f.reference} | ratio {f.ratio} | target {f.target} -> {verdict(f.met)}")
         if f.details:
             print(f"    {f.details}")
+
+
+def quick_main(doc: str | None, run: Callable[..., Sequence[Figure]], argv: list[str] | None = None) -> int:
+    """The command line of a benchmark whose only option is ``--quick`` (a smoke run: few
+    repeats): run it and print its figures."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="a smoke run: few repeats")
+    args = p.parse_args(argv)
+    print_figures(run(quick=args.quick))
+    return 0
 
 
 def results_dir() -> Path:

@@ -27,7 +27,6 @@ Run alone: ``python -m benchmarks.call_overhead [--quick]``.
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import sys
@@ -41,10 +40,11 @@ from benchmarks._common import (
     Figure,
     Summary,
     alternate,
+    at_most,
     cpu_now,
     emulator_process,
     paired_ratio,
-    print_figures,
+    quick_main,
     save_json,
     setup_airflow_env,
 )
@@ -227,28 +227,26 @@ def run(quick: bool = False) -> list[Figure]:
         f"answer {calls['_body_bytes'][0]} bytes; emulator in another process "
         f"(its CPU: {server_cpu / max(1, stats['totalCalls']) * 1e6:.0f} µs per request); {user_note}"
     )
+    floor_added = Summary.of([a - b for a, b in zip(calls["ours"], calls["floor"])])
     figures = [
-        Figure(
-            figure="GetRayCluster client CPU per call: sync hook vs official SDK",
-            ours=ours.fmt(1e6, " µs", 0),
-            reference=sdk.fmt(1e6, " µs", 0) + " (official SDK)",
-            ratio=vs_sdk.fmt(1, "", 3),
-            target=f"≤ {TARGET_VS_SDK}",
-            met=vs_sdk.median <= TARGET_VS_SDK,
-            details=common,
-            section="calls",
+        at_most(
+            "GetRayCluster client CPU per call: sync hook vs official SDK",
+            ours.fmt(1e6, " µs", 0),
+            sdk.fmt(1e6, " µs", 0) + " (official SDK)",
+            vs_sdk,
+            TARGET_VS_SDK,
+            common,
+            "calls",
             raw=calls,
         ),
-        Figure(
-            figure="GetRayCluster client CPU per call: sync hook vs bare httpx GET (floor)",
-            ours=ours.fmt(1e6, " µs", 0),
-            reference=floor.fmt(1e6, " µs", 0) + " (httpx floor)",
-            ratio=vs_floor.fmt(1, "", 3),
-            target=f"≤ {TARGET_VS_FLOOR}",
-            met=vs_floor.median <= TARGET_VS_FLOOR,
-            details=f"floor = httpx.Client GET + body read with pre-signed headers; added per call "
-            f"{Summary.of([a - b for a, b in zip(calls['ours'], calls['floor'])]).fmt(1e6, ' µs', 0)}",
-            section="calls",
+        at_most(
+            "GetRayCluster client CPU per call: sync hook vs bare httpx GET (floor)",
+            ours.fmt(1e6, " µs", 0),
+            floor.fmt(1e6, " µs", 0) + " (httpx floor)",
+            vs_floor,
+            TARGET_VS_FLOOR,
+            f"floor = httpx.Client GET + body read with pre-signed headers; added per call {floor_added.fmt(1e6, ' µs', 0)}",
+            "calls",
         ),
     ]
     s_ours, s_tea = Summary.of(sign["ours"]), Summary.of(sign["tea"])
@@ -272,11 +270,7 @@ def run(quick: bool = False) -> list[Figure]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="a smoke run: few repeats")
-    args = p.parse_args(argv)
-    print_figures(run(quick=args.quick))
-    return 0
+    return quick_main(__doc__, run, argv)
 
 
 if __name__ == "__main__":

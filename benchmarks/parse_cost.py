@@ -17,7 +17,6 @@ Target: at most 15% added. Run alone: ``python -m benchmarks.parse_cost [--quick
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import subprocess
@@ -29,17 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._common import (
-    ROOT,
     Figure,
     Summary,
     alternate,
+    at_most,
     paired_ratio,
-    print_figures,
     python_env,
+    quick_main,
     save_json,
 )
-
-EXAMPLE_DAGS = ROOT / "example_dags"
+from devtools import EXAMPLE_DAGS, REPO as ROOT
 TARGET = 1.15
 
 _BASE_IMPORT = "from airflow.sdk import DAG, BaseOperator, BaseSensorOperator, conf"
@@ -204,21 +202,16 @@ def run(quick: bool = False) -> list[Figure]:
     heavy = sorted({m for s in samples["ours"] for m in s["heavy"]})
     added = Summary.of([a - b for a, b in zip(cpus["ours"], cpus["base"])])
     figures = [
-        Figure(
-            figure="Parse cost: fresh interpreter importing operators + sensors vs `airflow.sdk` only (CPU)",
-            ours=ours_c.fmt(1000, " ms", 0),
-            reference=base_c.fmt(1000, " ms", 0),
-            ratio=f"{ratio.median:.3f} ({(ratio.median - 1) * 100:+.1f}%)",
-            target="≤ 1.15 (≤ 15% added)",
-            met=ratio.median <= TARGET,
-            details=(
-                f"CPU seconds of the whole interpreter (start to exit), {rounds_import} A/B pairs; added "
-                f"{added.fmt(1000, ' ms', 0)}; wall-time ratio {wall_ratio.fmt(1, '', 3)}; the import statement "
-                f"alone: ours {ours_imp.fmt(1000, ' ms', 1)} vs {base_imp.fmt(1000, ' ms', 1)} CPU; heavy modules "
-                f"loaded by the import: {', '.join(heavy) if heavy else 'none'} (checked: {', '.join(HEAVY)})"
-            ),
-            section="parse",
-            raw={"cpu": cpus, "walls": walls, "children": samples, "heavy_loaded": heavy},
+        _figure(
+            "Parse cost: fresh interpreter importing operators + sensors vs `airflow.sdk` only (CPU)",
+            ours_c,
+            base_c,
+            ratio,
+            f"CPU seconds of the whole interpreter (start to exit), {rounds_import} A/B pairs; added "
+            f"{added.fmt(1000, ' ms', 0)}; wall-time ratio {wall_ratio.fmt(1, '', 3)}; the import statement "
+            f"alone: ours {ours_imp.fmt(1000, ' ms', 1)} vs {base_imp.fmt(1000, ' ms', 1)} CPU; heavy modules "
+            f"loaded by the import: {', '.join(heavy) if heavy else 'none'} (checked: {', '.join(HEAVY)})",
+            {"cpu": cpus, "walls": walls, "children": samples, "heavy_loaded": heavy},
         )
     ]
 
@@ -244,31 +237,31 @@ def run(quick: bool = False) -> list[Figure]:
     ratio_b = paired_ratio(times["ours"], times["empty"])
     tasks = bag_samples["ours"][0]["tasks"] if bag_samples["ours"] else 0
     figures.append(
-        Figure(
-            figure="Parse cost: DagBag of example_dags/ vs equivalent EmptyOperator DAGs",
-            ours=ours_b.fmt(1000, " ms", 0),
-            reference=empty_b.fmt(1000, " ms", 0),
-            ratio=f"{ratio_b.median:.3f} (+{(ratio_b.median - 1) * 100:.1f}%)",
-            target="≤ 1.15 (≤ 15% added)",
-            met=ratio_b.median <= TARGET,
-            details=(
-                f"DagBag fill time in a fresh interpreter (airflow already imported, the provider not), "
-                f"{rounds_bag} A/B pairs; {len(dag_ids)} DAGs, {tasks} tasks: {', '.join(sorted(dag_ids))}"
-            ),
-            section="parse",
-            raw={"times": times, "children": bag_samples},
+        _figure(
+            "Parse cost: DagBag of example_dags/ vs equivalent EmptyOperator DAGs",
+            ours_b,
+            empty_b,
+            ratio_b,
+            f"DagBag fill time in a fresh interpreter (airflow already imported, the provider not), "
+            f"{rounds_bag} A/B pairs; {len(dag_ids)} DAGs, {tasks} tasks: {', '.join(sorted(dag_ids))}",
+            {"times": times, "children": bag_samples},
         )
     )
     save_json("parse_cost", [f.to_dict() for f in figures])
     return figures
 
 
+def _figure(title: str, ours: Summary, ref: Summary, ratio: Summary, details: str, raw: dict[str, Any]) -> Figure:
+    """A parse-cost figure: seconds shown in ms, target at most 15% added (ratio ≤ TARGET)."""
+    ratio_text = f"{ratio.median:.3f} ({(ratio.median - 1) * 100:+.1f}%)"
+    return at_most(
+        title, ours.fmt(1000, " ms", 0), ref.fmt(1000, " ms", 0), ratio, TARGET, details, "parse",
+        ratio=ratio_text, target="≤ 1.15 (≤ 15% added)", raw=raw,
+    )  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="a smoke run: few repeats")
-    args = p.parse_args(argv)
-    print_figures(run(quick=args.quick))
-    return 0
+    return quick_main(__doc__, run, argv)
 
 
 if __name__ == "__main__":

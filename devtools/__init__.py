@@ -6,7 +6,7 @@
 * :mod:`devtools.campaign` - the fault campaign: the lifecycle DAG against an emulator failing
   about 20% of the calls (``tests/test_fault_run.py``, ``python -m benchmarks.faults``);
 * :mod:`devtools.env` - the isolated Airflow environment of a test or benchmark process;
-* :mod:`devtools.emulator` - the emulator delay sets (instant, fast).
+* :mod:`devtools.emulator` - the emulator delay sets (``FAST_DELAYS``: immediate; ``SHORT_DELAYS``).
 
 The process-group helpers are :mod:`airflow_provider_emr_ray.emulator.procgroup`, the
 ``emr_ray`` connection JSON is :func:`airflow_provider_emr_ray.emulator.config.conn_json`: the

@@ -23,16 +23,17 @@ their answer is lost are the dangerous ones: a client that re-sends CreateRayClu
 SubmitRayJob then makes a second cluster or job.
 
 What is changed for speed, in memory only: the DAG's poll/poke intervals (10 s) become 0.1 s,
-the emulator's delays are :data:`devtools.emulator.FAST_DELAYS` (cluster start 0.8 s, job run 1.5 s), the hook's backoff starts
-at 0.1 s instead of 0.5 s (``RetryPolicy(base_delay=0.1, max_delay=2)``; ``Retry-After`` is
-still honoured), and every task gets ``retries=2`` with a 0.2 s ``retry_delay``, so that a task
-failure is recovered and counted rather than ending the run.
+the emulator's delays are :data:`devtools.emulator.SHORT_DELAYS` (cluster start 0.8 s, job run
+1.5 s), the hook's backoff starts at 0.1 s instead of 0.5 s (``RetryPolicy(base_delay=0.1,
+max_delay=2)``; ``Retry-After`` is still honoured), and every task gets ``retries=2`` with a
+0.2 s ``retry_delay``, so that a task failure is recovered and counted rather than ending the run.
 
 Reported: runs, API calls, faults injected (by kind), hook retries (counted by a
 ``RetryPolicy`` subclass), create/submit calls whose outcome was unknown (the hook never re-sends
-them; the operators look the resource up and decide), task failures (every failed try, even one its retry recovered; and tasks that
-finally failed), duplicates (more than one cluster created, or more than one job submitted,
-by one run: the emulator's store records every creation), and clusters left behind.
+them; the operators look the resource up and decide), task failures (every failed try, even
+one its retry recovered; and tasks that finally failed), duplicates (more than one cluster
+created, or more than one job submitted, by one run: the emulator's store records every
+creation), and clusters left behind.
 Targets: 0 task failures, 0 duplicates.
 
 Used by ``tests/test_fault_run.py`` (about 100 calls) and by ``python -m benchmarks.faults``
@@ -53,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools import EXAMPLE_DAGS
-from devtools.emulator import FAST_DELAYS
+from devtools.emulator import SHORT_DELAYS
 
 __all__ = ["FAULT_MIX", "CampaignResult", "RunRecord", "fault_rules", "load_lifecycle_dag", "run_campaign"]
 
@@ -267,7 +268,7 @@ def run_campaign(
             db.initdb()
         _DB_READY = True
 
-    config = EmulatorConfig(**FAST_DELAYS, execute_jobs=False, enable_control=True)
+    config = EmulatorConfig(**SHORT_DELAYS, execute_jobs=False, enable_control=True)
     result = CampaignResult(log_path=log_path or "")
     counters: dict[str, Any] = {
         "retries": 0,

@@ -1,7 +1,7 @@
 """Emulator delay sets (:class:`~airflow_provider_emr_ray.emulator.EmulatorConfig` keyword
 arguments) shared by the tests, the fault campaign and the benchmarks. Standard library only.
 
-``EmulatorConfig(**NO_DELAYS)`` or ``EmulatorConfig(**FAST_DELAYS, enable_control=True)``;
+``EmulatorConfig(**FAST_DELAYS)`` or ``EmulatorConfig(**SHORT_DELAYS, enable_control=True)``;
 :func:`cli_args` gives the same set as command-line arguments of ``python -m
 airflow_provider_emr_ray.emulator``.
 """
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["FAST_DELAYS", "NO_DELAYS", "cli_args"]
+__all__ = ["FAST_DELAYS", "SHORT_DELAYS", "cli_args"]
 
-#: Every transition at once: a cluster is Running and a job finished on the next read.
-NO_DELAYS: Mapping[str, float] = {
+#: Every transition at once: a cluster is Running and a job finished on the next read (the
+#: hook and emulator tests, the call benchmarks).
+FAST_DELAYS: Mapping[str, float] = {
     "cluster_start_delay": 0.0,
     "cluster_stop_delay": 0.0,
     "cluster_delete_delay": 0.0,
@@ -25,7 +26,7 @@ NO_DELAYS: Mapping[str, float] = {
 
 #: Short but real waits: an operator or sensor polling every 0.1 s sees a cluster Starting for
 #: a few polls and a job Running for about 15 (the fault campaign).
-FAST_DELAYS: Mapping[str, float] = {
+SHORT_DELAYS: Mapping[str, float] = {
     "cluster_start_delay": 0.8,
     "cluster_stop_delay": 0.1,
     "cluster_delete_delay": 0.0,
