@@ -5,6 +5,20 @@ with :func:`serve_in_thread`, or from the command line::
 
     python -m airflow_provider_emr_ray.emulator --port 0      # or: emr-ray-emulator
 
+Layout (one concern per module):
+
+* ``app`` - the Starlette app: routing from ``client.actions.ACTIONS``, authentication, faults,
+  dispatch, the emulator's own routes (log links, ``/__emulator__/faults`` and ``/stats``);
+* ``handlers`` - one handler per API action, in one table checked against ``ACTIONS`` at start-up;
+* ``requests`` - request bodies and query parameters, validated and defaulted as the service does;
+* ``store`` - clusters and jobs, their lazy state machines and the state file;
+* ``views`` - how a stored cluster or job is rendered as the API's JSON;
+* ``processes`` / ``procgroup`` - job entrypoints as local process groups;
+* ``faults`` - the table of fault kinds, ``FaultRule`` and the injector;
+* ``auth`` - signature verification; ``errors`` / ``responses`` - the answers;
+* ``config`` - ``EmulatorConfig``, the default local credentials and ``conn_json()``;
+* ``server`` / ``__main__`` - serving with uvicorn (in a thread, or from the command line).
+
 Error codes returned (HTTP status, code):
 
 * authentication (Alibaba Cloud common OpenAPI codes): 400 ``IncompleteSignature`` (missing or

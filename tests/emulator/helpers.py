@@ -1,5 +1,5 @@
-"""Shared helpers of the emulator tests: the fast delays, a tiny signed client (built on
-signing.sign_headers and actions.build_request) and condition waits."""
+"""Shared helpers of the emulator tests: the fast delays (``FAST_DELAYS``, from devtools.emulator),
+a tiny signed client (built on signing.sign_headers and actions.build_request) and condition waits."""
 
 from __future__ import annotations
 
@@ -12,18 +12,10 @@ import httpx
 
 from airflow_provider_emr_ray.client import actions as api, signing
 from airflow_provider_emr_ray.emulator.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_WORKSPACE
+from devtools.emulator import FAST_DELAYS
 
-#: The one set of fast emulator delays for tests: every transition is immediate.
-FAST_DELAYS: dict[str, float] = dict(
-    cluster_start_delay=0.0,
-    cluster_stop_delay=0.0,
-    cluster_delete_delay=0.0,
-    job_submit_delay=0.0,
-    job_pending_delay=0.0,
-    job_run_duration=0.0,
-    job_cancel_delay=0.0,
-)
-#: The name these tests used before (same dict).
+#: The name these tests used for the fast delays (every transition immediate), the one set in
+#: devtools.emulator (also the fault campaign's and the benchmarks' home of delay sets).
 FAST = FAST_DELAYS
 
 
