@@ -11,9 +11,9 @@ from airflow_provider_emr_ray.emulator.config import (
     DEFAULT_REGION,
     DEFAULT_WORKSPACE,
     EmulatorConfig,
-    FaultRule,
     conn_json,
 )
+from airflow_provider_emr_ray.emulator.faults import FaultRule
 
 
 def build_parser() -> argparse.ArgumentParser:
