@@ -54,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,27 @@ async def _gather_capped(coros: list[Any], max_seconds: float) -> int:
     return len(done)
 
 
+async def _measured(make_coros: Callable[[], list[Any]], counts: list[int], max_seconds: float) -> dict[str, Any]:
+    """Run one side's waits (``make_coros()``, through :func:`_gather_capped`) under the stall
+    probe: CPU and wall time, RSS at the start, how many finished, events per wait (``counts``,
+    filled by the waits)."""
+    probe = _Probe()
+    probe_task = asyncio.create_task(probe.run())
+    rss0, cpu0, t0 = _rss_mb(), time.process_time(), time.perf_counter()
+    finished = await _gather_capped(make_coros(), max_seconds)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+    probe.stop()
+    await probe_task
+    return {
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "rss_start_mb": rss0,
+        "finished": finished,
+        "events_per_trigger": {str(k): counts.count(k) for k in sorted(set(counts))},
+        "probe": probe.summary(),
+    }
+
+
 async def _child_ours(jobs: list[list[Any]], poll: float, ready: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_emr_ray.triggers.emr_ray import RayJobStatusTrigger
 
@@ -216,22 +238,8 @@ async def _child_ours(jobs: list[list[Any]], poll: float, ready: dict[str, Any])
             status = event.payload.get("outcome", event.payload.get("status"))
             statuses[status] = statuses.get(status, 0) + 1
 
-    probe = _Probe()
-    probe_task = asyncio.create_task(probe.run())
-    rss0, cpu0, t0 = _rss_mb(), time.process_time(), time.perf_counter()
-    finished = await _gather_capped([run_one(i, t) for i, t in enumerate(triggers)], ready["max_seconds"])
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
-    probe.stop()
-    await probe_task
-    return {
-        "cpu_s": cpu,
-        "wall_s": wall,
-        "rss_start_mb": rss0,
-        "finished": finished,
-        "events_per_trigger": {str(k): counts.count(k) for k in sorted(set(counts))},
-        "statuses": statuses,
-        "probe": probe.summary(),
-    }
+    result = await _measured(lambda: [run_one(i, t) for i, t in enumerate(triggers)], counts, ready["max_seconds"])
+    return {**result, "statuses": statuses}
 
 
 def _signed_get_job(creds: Credentials, sid: str) -> tuple[str, dict[str, str]]:
@@ -280,23 +288,8 @@ async def _child_ref(jobs: list[list[Any]], poll: float, ready: dict[str, Any]) 
                 return
             await asyncio.sleep(poll)
 
-    probe = _Probe()
-    probe_task = asyncio.create_task(probe.run())
-    rss0, cpu0, t0 = _rss_mb(), time.process_time(), time.perf_counter()
-    finished = await _gather_capped([run_one(i, *planned) for i, planned in enumerate(plan)], ready["max_seconds"])
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
-    probe.stop()
-    await probe_task
-    return {
-        "cpu_s": cpu,
-        "wall_s": wall,
-        "rss_start_mb": rss0,
-        "finished": finished,
-        "events_per_trigger": {str(k): counts.count(k) for k in sorted(set(counts))},
-        "statuses": {},
-        "extra_signed": extra_signed[0],
-        "probe": probe.summary(),
-    }
+    result = await _measured(lambda: [run_one(i, *p) for i, p in enumerate(plan)], counts, ready["max_seconds"])
+    return {**result, "statuses": {}, "extra_signed": extra_signed[0]}
 
 
 def child_main(side: str, poll: float, warm_sid: str, max_seconds: float) -> int:

@@ -157,7 +157,11 @@ class AirflowStack:
     def connection(self) -> str:
         """The ``AIRFLOW_CONN_EMR_RAY_DEFAULT`` value (JSON) pointing at the emulator."""
         return conn_json(
-            self.endpoint, login=self.access_key_id, password=self.access_key_secret, region_id=REGION, workspace_id=WORKSPACE
+            self.endpoint,
+            login=self.access_key_id,
+            password=self.access_key_secret,
+            region_id=REGION,
+            workspace_id=WORKSPACE,
         )
 
     # ------------------------------------------------------------------ start
