@@ -86,18 +86,26 @@ class RunRecord:
 
 @dataclass
 class CampaignResult:
+    """What a campaign counted (the clean first run excluded)."""
+
     runs: list[RunRecord] = field(default_factory=list)
+    #: API calls the emulator answered (or dropped), in all and per action.
     calls: int = 0
     calls_by_action: dict[str, int] = field(default_factory=dict)
+    #: Faults injected, in all and per kind; ``failing_faults``: all but the added latencies.
     faults: int = 0
     faults_by_kind: dict[str, int] = field(default_factory=dict)
     failing_faults: int = 0
+    #: The hook's retries (by the reason before the first ``:``) and the create/submit calls
+    #: whose outcome stayed unknown (left to the operators' reconciliation).
     retries: int = 0
     retry_reasons: dict[str, int] = field(default_factory=dict)
     outcome_unknown: int = 0
+    #: Failed tries (even those a retry recovered), tasks failed for good, runs not successful.
     task_failures: int = 0
     tasks_finally_failed: int = 0
     failed_runs: int = 0
+    #: Clusters / jobs created beyond one per run, clusters still alive at the end.
     duplicate_clusters: int = 0
     duplicate_jobs: int = 0
     clusters_left: int = 0
