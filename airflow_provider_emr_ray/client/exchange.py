@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CRED",
+    "TRANSPORT_LOOKUP",
     "USER_AGENT",
     "Call",
     "Settings",
@@ -86,7 +87,8 @@ def steps(
     it); returns the plan's result. ``warn`` logs one line per retry (a logger's ``warning``)."""
     call: Call = first
     while True:
-        prepared = build_request(call.action, {"workspaceId": workspace_id, **(call.path_params or {})}, call.query, call.body)
+        path_params = {"workspaceId": workspace_id, **(call.path_params or {})}
+        prepared = build_request(call.action, path_params, call.query, call.body)
         action = prepared.action
         retry_number = 0
         while True:

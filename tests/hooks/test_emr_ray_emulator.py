@@ -19,8 +19,9 @@ from airflow_provider_emr_ray.exceptions import (
     EmrRayOutcomeUnknownError,
 )
 from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
+from devtools.emulator import FAST_DELAYS
 from tests.conftest import TEST_AK, TEST_SECRET
-from tests.emulator.helpers import FAST, async_wait_for, wait_for
+from tests.emulator.helpers import async_wait_for, wait_for
 
 HEAD = {"cpu": 2, "memory": "8Gi"}
 WORKERS = [{"group_name": "cpu", "worker_type": "CPU", "replica": 2, "cpu": 4, "memory": "16Gi"}]
@@ -48,7 +49,7 @@ async def _auntil(fetch, done, timeout=30.0):
 
 
 async def test_async_lifecycle_in_process(monkeypatch):
-    app = create_app(EmulatorConfig(**FAST, execute_jobs=False))
+    app = create_app(EmulatorConfig(**FAST_DELAYS, execute_jobs=False))
     try:
         hook = EmrRayHook(_conn(monkeypatch, "http://emulator.local"), async_transport=httpx.ASGITransport(app=app))
         cluster_id = await hook.acreate_ray_cluster(name="async-life", head_spec=HEAD, worker_spec=WORKERS)
@@ -79,7 +80,7 @@ async def test_async_lifecycle_in_process(monkeypatch):
 
 @pytest.fixture
 def served():
-    with serve_in_thread(EmulatorConfig(**FAST)) as server:
+    with serve_in_thread(EmulatorConfig(**FAST_DELAYS)) as server:
         yield server
 
 
