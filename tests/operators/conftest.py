@@ -4,7 +4,6 @@ initialised once, and a helper that runs a DAG of ``tests/dags`` with ``dag.test
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,18 +43,17 @@ def emulator() -> Iterator[Any]:
 def emr_ray_conn(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """The connection, as Airflow reads it from the environment (also in inline triggers).
     Set per test, so it never leaks into other test modules."""
-    conn = {
-        "conn_type": "emr_ray",
-        "login": TEST_AK,
-        "password": TEST_SECRET,
-        "extra": {
-            "region_id": TEST_REGION,
-            "workspace_id": TEST_WORKSPACE,
-            "endpoint": emulator.endpoint,
-            "max_retries": 1,  # one hook retry: an injected fault exhausts a call in 2 answers
-        },
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_EMR_RAY_DEFAULT", json.dumps(conn))
+    from airflow_provider_emr_ray.emulator.config import conn_json
+
+    conn = conn_json(
+        emulator.endpoint,
+        login=TEST_AK,
+        password=TEST_SECRET,
+        region_id=TEST_REGION,
+        workspace_id=TEST_WORKSPACE,
+        max_retries=1,  # one hook retry: an injected fault exhausts a call in 2 answers
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_EMR_RAY_DEFAULT", conn)
     return "emr_ray_default"
 
 

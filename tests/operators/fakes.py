@@ -1,12 +1,15 @@
-"""A scripted stand-in for EmrRayHook, for unit tests of the Airflow surface's own logic.
+"""Test doubles shared by the unit tests of operators, sensors, triggers and utils.
 
-Integration tests use the real hook against the emulator; these fakes only let a test script
-exact answers (a sequence of states, a transient error at step N) without timing.
+``ScriptedHook`` stands in for EmrRayHook: integration tests use the real hook against the
+emulator; this one only lets a test script exact answers (a sequence of states, a transient
+error at step N) without timing. ``FakeTI`` / ``ctx`` stand in for the task instance and the
+context; ``with_hook`` gives an operator, sensor or trigger a scripted hook.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_emr_ray.models import RayCluster, RayJob
@@ -88,3 +91,32 @@ class ScriptedHook:
 
     def names(self) -> list[str]:
         return [c[0] for c in self.calls]
+
+
+class FakeTI:
+    """The parts of a task instance the operators and sensors use."""
+
+    def __init__(self, try_number: int = 1, run_id: str = "manual__2026-01-01T00:00:00+00:00", map_index: int = -1) -> None:
+        self.dag_id = "dag"
+        self.run_id = run_id
+        self.task_id = "task"
+        self.map_index = map_index
+        self.try_number = try_number
+        self.start_date = datetime.now(timezone.utc)
+        self.xcoms: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value
+
+    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value") -> Any:
+        return self.xcoms.get(key)
+
+
+def ctx(ti: FakeTI | None = None) -> dict[str, Any]:
+    return {"ti": ti or FakeTI()}
+
+
+def with_hook(obj: Any, hook: ScriptedHook) -> Any:
+    """``obj`` (operator, sensor or trigger) with ``hook`` as its cached ``hook``."""
+    obj.__dict__["hook"] = hook
+    return obj

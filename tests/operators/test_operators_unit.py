@@ -3,50 +3,28 @@ if_exists, reconciliation of unknown outcomes, Airflow tags, reattach, deferral,
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout, TaskDeferred
 
-from airflow_provider_emr_ray._waiting import fit_tag_value, workflow_id
 from airflow_provider_emr_ray.exceptions import EmrRayOutcomeUnknownError, EmrRayValidationError
+from airflow_provider_emr_ray.limits import MAX_JOB_NAME_LENGTH, MAX_TAG_VALUE_LENGTH
 from airflow_provider_emr_ray.operators.emr_ray import (
     EmrRayClusterCreateOperator,
     EmrRayClusterDeleteOperator,
+    EmrRayClusterStopOperator,
+    EmrRayClusterUpdateOperator,
+    EmrRayJobCancelOperator,
     EmrRayJobSubmitOperator,
 )
+from airflow_provider_emr_ray.tags import fit, workflow_id
 from airflow_provider_emr_ray.triggers.emr_ray import EmrRayClusterStateTrigger, RayJobStatusTrigger
-from tests.operators.fakes import ScriptedHook
+from tests.operators.fakes import FakeTI, ScriptedHook, ctx, with_hook
 
 HEAD = {"cpu": "2", "memory": "8Gi", "queueName": "dev_queue"}
 WORKERS = [{"groupName": "g1", "workerType": "CPU", "cpu": "2", "memory": "8Gi", "replica": 1}]
-
-
-class FakeTI:
-    def __init__(self, try_number: int = 1, run_id: str = "manual__2026-01-01T00:00:00+00:00") -> None:
-        self.dag_id = "dag"
-        self.run_id = run_id
-        self.task_id = "task"
-        self.map_index = -1
-        self.try_number = try_number
-        self.start_date = datetime.now(timezone.utc)
-        self.xcoms: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcoms[key] = value
-
-    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value") -> Any:
-        return self.xcoms.get(key)
-
-
-def ctx(ti: FakeTI | None = None) -> dict[str, Any]:
-    return {"ti": ti or FakeTI()}
-
-
-def with_hook(op, hook: ScriptedHook):
-    op.__dict__["hook"] = hook  # fill the cached_property
-    return op
 
 
 # ---------------------------------------------------------------- parse-time validation
@@ -93,8 +71,12 @@ def test_cheap_checks_at_init_model_rules_at_start() -> None:
         EmrRayClusterCreateOperator(task_id="c", name="x", if_exists="maybe")
     op = EmrRayJobSubmitOperator(task_id="j", cluster_id="ray-1", entrypoint="python x.py", entrypoint_memory="lots")
     assert "entrypoint_memory" in _rejected_at_start(op).field
-    op = EmrRayJobSubmitOperator(task_id="j", cluster_id="ray-1", entrypoint="python x.py", tags={"k": "v" * 300})
-    assert "tags" in _rejected_at_start(op).field
+    with pytest.raises(EmrRayValidationError) as err:  # tag rules are cheap: checked at parse
+        EmrRayJobSubmitOperator(task_id="j", cluster_id="ray-1", entrypoint="python x.py", tags={"k": "v" * 300})
+    assert err.value.field.startswith("tags")
+    templated = EmrRayJobSubmitOperator(task_id="j", cluster_id="ray-1", entrypoint="e", tags={"k": "{{ params.v }}"})
+    templated.tags = {"k": "v" * 300}  # as rendered
+    assert _rejected_at_start(templated).field.startswith("tags")
 
 
 def test_pydantic_models_are_not_loaded_to_build_operators() -> None:
@@ -226,10 +208,11 @@ def test_create_deferrable_then_resume_without_api_call() -> None:
     assert abs(trigger.deadline - (ti.start_date.timestamp() + 60)) < 1
     assert deferred.value.timeout > timedelta(seconds=60)
     calls_before = len(hook.calls)
-    event = {"status": "success", "state": "Running", "message": None, "cluster_id": "ray-new", "cluster": running("ray-new")}
+    event = {"outcome": "success", "state": "Running", "message": None, "cluster_id": "ray-new", "cluster": running("ray-new")}
     assert op.execute_complete(ctx(ti), event, **deferred.value.kwargs) == "ray-new"
     assert len(hook.calls) == calls_before
-    assert ti.xcoms["dashboardUrl"] == "https://dash/?token=DASHTOKEN"
+    assert ti.xcoms["dashboardUrl"] == "https://dash/"  # never a token in XCom, whatever the event held
+    assert "SUBMIT-SECRET" not in repr(ti.xcoms)
 
 
 def test_delete_on_error() -> None:
@@ -270,7 +253,7 @@ def test_airflow_tags_and_xcoms() -> None:
     tags = sent["tags"]
     assert tags["team"] == "ml"
     assert tags["airflow_dag_id"] == "dag" and tags["airflow_task_id"] == "task"
-    assert tags["airflow_run_id"] == fit_tag_value(long_run) and len(tags["airflow_run_id"]) <= 63
+    assert tags["airflow_run_id"] == fit(long_run) and len(tags["airflow_run_id"]) == MAX_TAG_VALUE_LENGTH
     assert tags["workflowId"] == workflow_id("dag", long_run)
     assert sent["name"] == "airflow-dag-task"
     assert ti.xcoms["submissionId"] == "sub-new" and ti.xcoms["tags"] == tags
@@ -349,19 +332,20 @@ def test_job_deferral_and_resume() -> None:
     assert trigger.cancel_on_kill and trigger.cancel_on_timeout
     assert deferred.value.timeout is None  # no max_wait, no execution_timeout
     event = {
-        "status": "success",
+        "outcome": "success",
         "state": "Succeeded",
         "submission_id": "sub-new",
         "job": {"status": "Succeeded", "dashboardUrl": "https://d/?token=T0KEN", "tags": {"workflowId": "w"}},
     }
     assert op.execute_complete(ctx(ti), event, **deferred.value.kwargs) == "sub-new"
-    assert ti.xcoms["dashboardUrl"] == "https://d/?token=T0KEN"
+    assert ti.xcoms["dashboardUrl"] == "https://d/"
+    assert ti.xcoms["tags"] == {"workflowId": "w"}
     assert hook.names() == ["submit_ray_job"]
 
 
 def test_resume_on_execution_timeout_raises_task_timeout() -> None:
     op = EmrRayJobSubmitOperator(task_id="j", entrypoint="e", deferrable=True)
-    event = {"status": "timeout", "state": "Running", "message": "the job was cancelled", "job": {}}
+    event = {"outcome": "timeout", "state": "Running", "message": "the job was cancelled", "job": {}}
     with pytest.raises(AirflowTaskTimeout):
         op.execute_complete(ctx(), event, submission_id="s", by_execution_timeout=True)
     with pytest.raises(AirflowException, match="still Running"):
@@ -390,29 +374,132 @@ def test_on_kill_cancels_the_polled_job() -> None:
     assert hook.calls == [("cancel_ray_job", ("sub-1",), {})]
 
 
-def test_log_tail_errors_never_carry_the_presigned_url(monkeypatch) -> None:
-    import httpx
+# ---------------------------------------------------------------- arguments shared through the bases
 
-    from airflow_provider_emr_ray.operators.emr_ray import fetch_log_tail
 
-    signed = "http://logs.example/job.log?Expires=1&Signature=SECRET-SIGNATURE"
+def test_extra_fields_reach_the_hook_and_are_templated() -> None:
+    hook = ScriptedHook()
+    extra = {"futureField": {"a": 1}}
+    create = with_hook(
+        EmrRayClusterCreateOperator(task_id="c", name="x", extra_fields=extra, wait_for_completion=False), hook
+    )
+    create.execute(ctx())
+    assert hook.calls[-1][0] == "create_ray_cluster" and hook.calls[-1][2]["extra_fields"] == extra
+    update = with_hook(EmrRayClusterUpdateOperator(task_id="u", cluster_id="ray-1", extra_fields=extra, wait_for_completion=False), hook)
+    hook.update_ray_cluster = lambda cid, **kw: hook.calls.append(("update_ray_cluster", (cid,), kw))  # type: ignore[attr-defined]
+    update.execute(ctx())
+    assert hook.calls[-1][2]["extra_fields"] == extra
+    submit = with_hook(
+        EmrRayJobSubmitOperator(task_id="j", cluster_id="ray-1", entrypoint="e", extra_fields=extra, wait_for_completion=False),
+        hook,
+    )
+    submit.execute(ctx())
+    assert hook.calls[-1][0] == "submit_ray_job" and hook.calls[-1][2]["extra_fields"] == extra
+    for op in (create, update, submit):
+        assert "extra_fields" in op.template_fields
+    # without extra_fields the hook is not given the keyword at all
+    with_hook(EmrRayClusterCreateOperator(task_id="c", name="y", wait_for_completion=False), hook).execute(ctx())
+    assert "extra_fields" not in hook.calls[-1][2]
+    with pytest.raises(EmrRayValidationError) as err:
+        EmrRayJobSubmitOperator(task_id="j", entrypoint="e", extra_fields=["futureField"])
+    assert err.value.field == "extra_fields"
 
-    class LogHook:
-        def list_ray_logs(self, *a, **k):
-            return {"objectList": [{"name": "job-driver.log", "path": "logs/job-driver.log"}]}
 
-        def get_ray_log(self, *a, **k):
-            return signed
+def test_default_args_and_partial_know_the_base_arguments() -> None:
+    """The connection and waiting arguments are named by the bases' ``__init__``: Airflow's
+    ``default_args`` fill them and ``partial()`` accepts them."""
+    from airflow.sdk import DAG
 
-    monkeypatch.setattr(httpx, "get", lambda url, **k: httpx.Response(403, request=httpx.Request("GET", url)))
-    with pytest.raises(RuntimeError) as info:
-        fetch_log_tail(LogHook(), "rj-1", {}, 10)
-    assert "HTTP 403" in str(info.value) and "SECRET-SIGNATURE" not in str(info.value)
+    defaults = {"emr_ray_conn_id": "other", "region_id": "cn-shanghai", "deferrable": True, "poll_interval": 7}
+    with DAG("d", schedule=None, default_args=defaults):
+        op = EmrRayJobSubmitOperator(task_id="j", entrypoint="e")
+        stop = EmrRayClusterStopOperator(task_id="s", cluster_id="c")
+        EmrRayJobSubmitOperator.partial(task_id="m", max_wait=60, workspace_id="w-1").expand(entrypoint=["a", "b"])
+    for task in (op, stop):
+        assert (task.emr_ray_conn_id, task.region_id, task.deferrable, task.poll_interval) == ("other", "cn-shanghai", True, 7.0)
+    assert op.connection_kwargs() == {"emr_ray_conn_id": "other", "region_id": "cn-shanghai", "workspace_id": None}
 
-    def refuse(url, **k):
-        raise httpx.ConnectError(f"cannot reach {url}")
 
-    monkeypatch.setattr(httpx, "get", refuse)
-    with pytest.raises(RuntimeError) as info:
-        fetch_log_tail(LogHook(), "rj-1", {}, 10)
-    assert "SECRET-SIGNATURE" not in str(info.value)
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"poll_interval": 0}, "poll_interval"), ({"max_wait": timedelta(0)}, "max_wait"), ({"max_transient_errors": -1}, "max_transient_errors")],
+)
+def test_waiting_arguments_are_checked(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(EmrRayValidationError) as err:
+        EmrRayClusterStopOperator(task_id="s", cluster_id="c", **kwargs)
+    assert err.value.field == field
+
+
+# ---------------------------------------------------------------- synchronous waits
+
+
+def test_sync_cluster_wait_logs_changes_and_pushes(caplog: pytest.LogCaptureFixture) -> None:
+    hook = ScriptedHook(clusters=[{"clusterId": "ray-new", "state": "Starting"}, running("ray-new")])
+    op = with_hook(EmrRayClusterCreateOperator(task_id="c", name="x", poll_interval=0.01), hook)
+    ti = FakeTI()
+    assert op.execute(ctx(ti)) == "ray-new"
+    assert ti.xcoms["jobUrl"] == "https://job" and ti.xcoms["dashboardUrl"] == "https://dash/"
+    assert hook.names().count("get_ray_cluster") == 2
+
+
+def test_stop_waits_for_stopped_and_pushes_no_endpoints() -> None:
+    hook = ScriptedHook(clusters=[{"clusterId": "c", "state": "Stopping"}, {"clusterId": "c", "state": "Stopped"}])
+    op = with_hook(EmrRayClusterStopOperator(task_id="s", cluster_id="c", poll_interval=0.01), hook)
+    ti = FakeTI()
+    assert op.execute(ctx(ti)) == "c"
+    assert ti.xcoms == {}
+
+
+def test_sync_wait_raises_the_error_that_ended_it() -> None:
+    from airflow_provider_emr_ray.exceptions import EmrRayAuthError, EmrRayServerError
+
+    boom = EmrRayServerError("boom", status=503)
+    hook = ScriptedHook(clusters=[boom, boom, boom])
+    op = with_hook(EmrRayClusterStopOperator(task_id="s", cluster_id="c", poll_interval=0.01, max_transient_errors=2), hook)
+    with pytest.raises(EmrRayServerError):
+        op.execute(ctx())
+    assert hook.names().count("get_ray_cluster") == 3  # 2 tolerated, the third ends the wait
+    hook = ScriptedHook(clusters=[EmrRayAuthError("denied", status=403)])
+    with pytest.raises(EmrRayAuthError):
+        with_hook(EmrRayClusterStopOperator(task_id="s", cluster_id="c", poll_interval=0.01), hook).execute(ctx())
+    assert hook.names().count("get_ray_cluster") == 1
+
+
+def test_sync_job_deadline_cancels_and_fails() -> None:
+    hook = ScriptedHook(jobs=[{"submissionId": "sub-new", "status": "Running"}])
+    op = with_hook(
+        EmrRayJobSubmitOperator(task_id="j", cluster_id="ray-1", entrypoint="e", poll_interval=0.01, max_wait=0.05), hook
+    )
+    with pytest.raises(AirflowException, match="was still Running when the wait ended .*the job was cancelled"):
+        op.execute(ctx())
+    assert hook.names()[-1] == "cancel_ray_job"
+
+
+def test_failed_job_copies_its_log_tail(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_emr_ray.operators import emr_ray
+
+    tails: list[tuple] = []
+    monkeypatch.setattr(emr_ray, "log_tail", lambda hook, sid, job, lines, log: tails.append((sid, job["logPath"], lines)))
+    hook = ScriptedHook(jobs=[{"submissionId": "sub-new", "status": "Failed", "message": "exit 3", "logPath": "logs/"}])
+    op = with_hook(EmrRayJobSubmitOperator(task_id="j", cluster_id="ray-1", entrypoint="e", poll_interval=0.01, log_tail_lines=7), hook)
+    with pytest.raises(AirflowException, match="ended Failed: exit 3"):
+        op.execute(ctx())
+    assert tails == [("sub-new", "logs/", 7)]
+
+
+def test_default_job_name_is_cut_to_the_limit_and_names_the_map_index() -> None:
+    ti = FakeTI(map_index=3)
+    ti.task_id = "t" * 200
+    hook = ScriptedHook()
+    with_hook(EmrRayJobSubmitOperator(task_id="j", cluster_id="ray-1", entrypoint="e", wait_for_completion=False), hook).execute(ctx(ti))
+    sent = hook.calls[-1][2]
+    assert len(sent["name"]) == MAX_JOB_NAME_LENGTH and sent["name"] == fit(f"airflow-dag-{ti.task_id}-3", MAX_JOB_NAME_LENGTH)
+    assert sent["tags"]["airflow_map_index"] == "3"
+
+
+def test_cancel_operator_skips_ended_jobs() -> None:
+    hook = ScriptedHook(jobs=[{"submissionId": "s", "status": "Succeeded"}])
+    assert with_hook(EmrRayJobCancelOperator(task_id="x", submission_id="s"), hook).execute(ctx()) is False
+    assert "cancel_ray_job" not in hook.names()
+    hook = ScriptedHook(jobs=[{"submissionId": "s", "status": "Running"}])
+    assert with_hook(EmrRayJobCancelOperator(task_id="x", submission_id="s"), hook).execute(ctx()) is True

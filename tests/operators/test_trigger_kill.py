@@ -36,15 +36,16 @@ def test_user_kill_of_a_deferred_task_cancels_the_job(emr_ray_conn, emulator, ca
     async def scenario() -> None:
         runner = TriggerRunner()
         polled = asyncio.Event()
-        real_fetch = trigger._fetch
+        hook = trigger.hook
+        real_get = hook.aget_ray_job
 
-        async def fetch(hook):
+        async def aget_ray_job(submission_id: str):
             try:
-                return await real_fetch(hook)
+                return await real_get(submission_id)
             finally:
                 polled.set()
 
-        trigger._fetch = fetch  # type: ignore[method-assign]
+        hook.aget_ray_job = aget_ray_job  # type: ignore[method-assign]
         task = asyncio.create_task(runner.run_trigger(1, trigger))
         runner.triggers[1] = {"task": task, "name": "kill-test", "events": 0, "is_watcher": False}
         await polled.wait()  # the trigger is really waiting on the job

@@ -21,7 +21,7 @@ from airflow_provider_emr_ray.triggers.emr_ray import (
     EmrRayClusterStateTrigger,
     RayJobStatusTrigger,
 )
-from tests.operators.fakes import ScriptedHook
+from tests.operators.fakes import ScriptedHook, with_hook
 
 TOKEN = "dash-token-abc123"
 DASH = f"https://ray.example/dashboard/?token={TOKEN}"
@@ -57,8 +57,7 @@ def test_serialize_round_trip(trigger: EmrRayBaseTrigger) -> None:
 
 
 def _run_first(trigger: EmrRayBaseTrigger, hook: ScriptedHook):
-    trigger._make_hook = lambda: hook  # type: ignore[method-assign]
-    return asyncio.run(trigger.run().__anext__()).payload
+    return asyncio.run(with_hook(trigger, hook).run().__anext__()).payload
 
 
 def _log_lines(capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -85,7 +84,7 @@ def test_job_success_event_carries_everything(capsys, caplog: pytest.LogCaptureF
     )
     caplog.set_level(logging.INFO)
     event = _run_first(RayJobStatusTrigger(submission_id="s", poll_interval=0), hook)
-    assert event["status"] == "success"
+    assert event["outcome"] == "success"
     assert event["state"] == "Succeeded"
     assert event["submission_id"] == "s"
     job = event["job"]
@@ -109,7 +108,7 @@ def test_transient_errors_are_tolerated(error: Exception) -> None:
         clusters=[error, error, {"clusterId": "c", "state": "Starting"}, error, {"clusterId": "c", "state": "Running"}]
     )
     event = _run_first(EmrRayClusterStateTrigger(cluster_id="c", poll_interval=0, max_transient_errors=2), hook)
-    assert event["status"] == "success"
+    assert event["outcome"] == "success"
     assert event["cluster"]["clusterId"] == "c"
 
 
@@ -117,21 +116,22 @@ def test_too_many_transient_errors_end_with_error_event() -> None:
     err = EmrRayServerError("boom", status=500)
     hook = ScriptedHook(clusters=[err, err, err, {"clusterId": "c", "state": "Running"}])
     event = _run_first(EmrRayClusterStateTrigger(cluster_id="c", poll_interval=0, max_transient_errors=2), hook)
-    assert event["status"] == "error"
+    assert event["outcome"] == "error"
     assert "boom" in event["message"]
 
 
 def test_non_transient_error_ends_at_once() -> None:
     hook = ScriptedHook(clusters=[EmrRayAuthError("bad signature", status=403), {"state": "Running"}])
     event = _run_first(EmrRayClusterStateTrigger(cluster_id="c", poll_interval=0), hook)
-    assert event["status"] == "error"
+    assert event["outcome"] == "error"
     assert len(hook.calls) == 1
 
 
 def test_failure_state() -> None:
     hook = ScriptedHook(clusters=[{"clusterId": "c", "state": "Error", "message": "quota exceeded"}])
     event = _run_first(EmrRayClusterStateTrigger(cluster_id="c", poll_interval=0), hook)
-    assert event == {**event, "status": "failure", "state": "Error", "message": "quota exceeded"}
+    assert event == {**event, "outcome": "failure", "state": "Error", "message": "quota exceeded"}
+    assert "status" not in event  # the outcome and the resource's own status never share a word
 
 
 def test_cluster_event_never_carries_submit_token() -> None:
@@ -148,7 +148,7 @@ def test_unknown_state_keeps_waiting(capsys, caplog: pytest.LogCaptureFixture) -
     hook = ScriptedHook(clusters=[{"state": "Resizing"}, {"state": "Running"}])
     caplog.set_level(logging.INFO)
     event = _run_first(EmrRayClusterStateTrigger(cluster_id="c", poll_interval=0), hook)
-    assert event["status"] == "success"
+    assert event["outcome"] == "success"
     assert any("not known" in line for line in _log_lines(capsys, caplog))
 
 
@@ -158,7 +158,7 @@ def test_deadline_cancels_the_job_when_asked() -> None:
         submission_id="s", poll_interval=0, deadline=time.time() - 1, cancel_on_timeout=True
     )
     event = _run_first(trigger, hook)
-    assert event["status"] == "timeout"
+    assert event["outcome"] == "timeout"
     assert "cancelled" in event["message"]
     assert hook.names() == ["get_ray_job", "cancel_ray_job"]
 
@@ -166,20 +166,18 @@ def test_deadline_cancels_the_job_when_asked() -> None:
 def test_deadline_without_cancel() -> None:
     hook = ScriptedHook(jobs=[{"submissionId": "s", "status": "Running"}])
     event = _run_first(RayJobStatusTrigger(submission_id="s", poll_interval=0, deadline=time.time() - 1), hook)
-    assert event["status"] == "timeout"
+    assert event["outcome"] == "timeout"
     assert "cancel_ray_job" not in hook.names()
 
 
 def test_on_kill_cancels_only_when_asked() -> None:
     hook = ScriptedHook()
-    trigger = RayJobStatusTrigger(submission_id="s", cancel_on_kill=True)
-    trigger._make_hook = lambda: hook  # type: ignore[method-assign]
+    trigger = with_hook(RayJobStatusTrigger(submission_id="s", cancel_on_kill=True), hook)
     asyncio.run(trigger.on_kill())
     assert hook.names() == ["cancel_ray_job"]
 
     hook2 = ScriptedHook()
-    trigger2 = RayJobStatusTrigger(submission_id="s", cancel_on_kill=False)
-    trigger2._make_hook = lambda: hook2  # type: ignore[method-assign]
+    trigger2 = with_hook(RayJobStatusTrigger(submission_id="s", cancel_on_kill=False), hook2)
     asyncio.run(trigger2.on_kill())
     assert hook2.calls == []
 
@@ -191,8 +189,7 @@ def test_user_kill_through_the_triggerer_runner_calls_on_kill() -> None:
 
     assert hasattr(runner, "_USER_ACTION_CANCEL_MSG")
     hook = ScriptedHook(jobs=[{"submissionId": "s", "status": "Running"}])
-    trigger = RayJobStatusTrigger(submission_id="s", cancel_on_kill=True, poll_interval=3600)
-    trigger._make_hook = lambda: hook  # type: ignore[method-assign]
+    trigger = with_hook(RayJobStatusTrigger(submission_id="s", cancel_on_kill=True, poll_interval=3600), hook)
 
     async def scenario() -> None:
         polled = asyncio.Event()
@@ -214,3 +211,17 @@ def test_user_kill_through_the_triggerer_runner_calls_on_kill() -> None:
 
     asyncio.run(scenario())
     assert hook.names() == ["get_ray_job", "cancel_ray_job"]
+
+
+def test_event_shape() -> None:
+    hook = ScriptedHook(jobs=[{"submissionId": "s", "status": "Succeeded", "message": "done"}])
+    event = _run_first(RayJobStatusTrigger(submission_id="s", poll_interval=0, started_at=time.time() - 5), hook)
+    assert set(event) == {"outcome", "state", "message", "elapsed", "submission_id", "job"}
+    assert (event["outcome"], event["state"], event["message"]) == ("success", "Succeeded", "done")
+    assert type(event["outcome"]) is str and type(event["state"]) is str
+    assert 5 <= event["elapsed"] < 60
+    assert json.loads(json.dumps(event)) == event
+
+
+def test_triggers_have_no_dead_close() -> None:
+    assert not hasattr(EmrRayBaseTrigger, "_close")

@@ -13,8 +13,7 @@ from airflow.sdk.exceptions import (
 from airflow_provider_emr_ray.exceptions import EmrRayServerError
 from airflow_provider_emr_ray.sensors.emr_ray import EmrRayClusterStateSensor, RayJobSensor
 from airflow_provider_emr_ray.triggers.emr_ray import EmrRayClusterStateTrigger, RayJobStatusTrigger
-from tests.operators.fakes import ScriptedHook
-from tests.operators.test_operators_unit import FakeTI, ctx, with_hook
+from tests.operators.fakes import FakeTI, ScriptedHook, ctx, with_hook
 
 JOB_DONE = {
     "submissionId": "s",
@@ -76,13 +75,13 @@ def test_deferrable_sensor_defers_with_its_timeout_and_resumes() -> None:
     assert trigger.cancel_on_kill is False  # a sensor does not own the job
     assert trigger.deadline is not None
     ti = FakeTI()
-    event = {"status": "success", "state": "Succeeded", "job": {**JOB_DONE, "tags": {"workflowId": "wf-1"}}}
+    event = {"outcome": "success", "state": "Succeeded", "job": {**JOB_DONE, "tags": {"workflowId": "wf-1"}}}
     sensor.resume_execution("execute_complete", {"event": event}, ctx(ti))
     assert ti.xcoms["tags"]["workflowId"] == "wf-1"
 
 
 @pytest.mark.parametrize(
-    ("status", "soft_fail", "expected"),
+    ("outcome", "soft_fail", "expected"),
     [
         ("failure", False, AirflowFailException),
         ("failure", True, AirflowSkipException),
@@ -90,20 +89,51 @@ def test_deferrable_sensor_defers_with_its_timeout_and_resumes() -> None:
         ("timeout", True, AirflowSkipException),
     ],
 )
-def test_resume_honours_soft_fail(status: str, soft_fail: bool, expected: type) -> None:
+def test_resume_honours_soft_fail(outcome: str, soft_fail: bool, expected: type) -> None:
     sensor = EmrRayClusterStateSensor(task_id="s", cluster_id="c", deferrable=True, soft_fail=soft_fail)
-    event = {"status": status, "state": "Error", "message": "m", "cluster": {}}
+    event = {"outcome": outcome, "state": "Error", "message": "m", "cluster": {}}
     with pytest.raises(expected):
         sensor.resume_execution("execute_complete", {"event": event}, ctx())
 
 
-def test_cluster_sensor_trigger() -> None:
-    sensor = EmrRayClusterStateSensor(
-        task_id="s", cluster_id="c", target_states="Stopped", failure_states=["Error"], poke_interval=3
+def test_cluster_sensor_defers_its_wait() -> None:
+    hook = ScriptedHook(clusters=[{"clusterId": "c", "state": "Running"}])
+    sensor = with_hook(
+        EmrRayClusterStateSensor(
+            task_id="s", cluster_id="c", target_states="Stopped", failure_states=["Error"], poke_interval=3,
+            deferrable=True, timeout=100, region_id="cn-beijing",
+        ),
+        hook,
     )
-    trigger = sensor._trigger(deadline=100.0, started_at=1.0)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(ctx())
+    trigger = deferred.value.trigger
     assert isinstance(trigger, EmrRayClusterStateTrigger)
-    assert trigger.target_states == ["Stopped"] and trigger.poll_interval == 3
+    assert trigger.target_states == ["Stopped"] and trigger.poll_interval == 3 and trigger.region_id == "cn-beijing"
+    assert 95 < trigger.deadline - trigger.started_at <= 100
+    assert deferred.value.timeout.total_seconds() > 100
+
+
+def test_sensors_do_not_import_the_operators() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import airflow_provider_emr_ray.sensors.emr_ray\n"
+        "assert 'airflow_provider_emr_ray.operators.emr_ray' not in sys.modules\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_poke_error_after_transient_errors_raises_it() -> None:
+    err = EmrRayServerError("boom", status=503)
+    hook = ScriptedHook(clusters=[err])
+    sensor = with_hook(EmrRayClusterStateSensor(task_id="s", cluster_id="c", max_transient_errors=1), hook)
+    assert sensor.poke(ctx()) is False
+    with pytest.raises(EmrRayServerError):
+        sensor.poke(ctx())
 
 
 def test_overlapping_states_rejected() -> None:

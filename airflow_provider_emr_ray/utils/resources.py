@@ -1,0 +1,202 @@
+"""What a Ray cluster or a Ray job looks like once it leaves the hook: in XCom and in trigger events.
+
+The hook returns response models. The few fields a wait, an event or an XCom needs are read
+from a model's attributes once (:func:`cluster_info`, :func:`job_info`) into a small dict with
+the API's field names; that dict is what events carry and what the XCom pushes read. No
+secret is in it: no submit token, and the dashboard URL without its token.
+
+Trigger events (:func:`wait_event`)::
+
+    {"outcome": "success" | "failure" | "timeout" | "error",   # how the wait ended
+     "state": <the resource's last state (cluster) or status (job)>,
+     "message": <the service's or the wait's message>,
+     "elapsed": <seconds since the wait started>,
+     "cluster_id" | "submission_id": <the resource's id>,
+     "cluster" | "job": <cluster_info / job_info>}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from airflow_provider_emr_ray.redaction import mask_url, strip_url_secrets
+from airflow_provider_emr_ray.states import CLUSTER_STATES, JOB_STATUSES
+from airflow_provider_emr_ray.tags import from_wire
+
+#: The XCom keys of a cluster (create, update and start operators, the cluster sensor).
+CLUSTER_XCOM_KEYS = ("clusterId", "jobUrl", "jobUrlInner", "grpcEndpoint", "dashboardUrl")
+#: The XCom keys the job sensor pushes.
+JOB_SENSOR_XCOM_KEYS = ("status", "tags", "duration", "cuHours", "dashboardUrl")
+#: The XCom keys the submit operator pushes once the job ended (``submissionId`` at submit).
+JOB_SUBMIT_XCOM_KEYS = ("dashboardUrl", "tags")
+
+# wire name -> model attribute
+_CLUSTER_FIELDS = {
+    "clusterId": "cluster_id",
+    "jobUrl": "job_url",
+    "jobUrlInner": "job_url_inner",
+    "grpcEndpoint": "grpc_endpoint",
+    "dashboardUrl": "dashboard_url",
+    "state": "state",
+    "message": "message",
+    "name": "name",
+}
+_JOB_FIELDS = {
+    "submissionId": "submission_id",
+    "name": "name",
+    "status": "status",
+    "message": "message",
+    "duration": "duration",
+    "cuHours": "cu_hours",
+    "dashboardUrl": "dashboard_url",
+    "logBucketName": "log_bucket_name",
+    "logPath": "log_path",
+    "submitTime": "submit_time",
+    "startTime": "start_time",
+    "endTime": "end_time",
+    "clusterState": "cluster_state",
+}
+
+
+def _read(model: Any, fields: Mapping[str, str]) -> dict[str, Any]:
+    info: dict[str, Any] = {}
+    for wire, attr in fields.items():
+        value = getattr(model, attr, None)
+        info[wire] = value.value if isinstance(value, Enum) else value
+    info["dashboardUrl"] = strip_url_secrets(info["dashboardUrl"])
+    return info
+
+
+def cluster_info(cluster: Any) -> dict[str, Any]:
+    """A cluster (a ``RayCluster``) as events and XCom carry it: ids, endpoints, the dashboard
+    URL without its token, state, message, name. Never the submit token."""
+    return _read(cluster, _CLUSTER_FIELDS)
+
+
+def job_info(job: Any) -> dict[str, Any]:
+    """A job (a ``RayJob``) as events and XCom carry it: status, message, tags (key→value),
+    duration, cuHours, the dashboard URL without its token, the log location and times."""
+    info = _read(job, _JOB_FIELDS)
+    info["tags"] = from_wire(getattr(job, "tags", None))
+    return info
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    """What differs between waiting on a cluster and waiting on a job."""
+
+    #: ``Ray cluster`` / ``Ray job``: how log lines and messages name it.
+    label: str
+    #: The key of its state in :func:`cluster_info` / :func:`job_info`.
+    state_key: str
+    #: The key of its id in events and trigger kwargs.
+    id_key: str
+    #: The key of the resource dict in events.
+    event_key: str
+    #: The states the provider knows (others are logged as unknown, and waited on).
+    known: Collection[str]
+    #: ``fetch(hook, id)`` / ``afetch(hook, id)``: the response model (sync / coroutine).
+    fetch: Callable[[Any, str], Any]
+    afetch: Callable[[Any, str], Any]
+    #: The model as the dict events carry.
+    info: Callable[[Any], dict[str, Any]]
+
+
+CLUSTER = ResourceKind(
+    label="Ray cluster",
+    state_key="state",
+    id_key="cluster_id",
+    event_key="cluster",
+    known=CLUSTER_STATES,
+    fetch=lambda hook, cluster_id: hook.get_ray_cluster(cluster_id),
+    afetch=lambda hook, cluster_id: hook.aget_ray_cluster(cluster_id),
+    info=cluster_info,
+)
+JOB = ResourceKind(
+    label="Ray job",
+    state_key="status",
+    id_key="submission_id",
+    event_key="job",
+    known=JOB_STATUSES,
+    fetch=lambda hook, submission_id: hook.get_ray_job(submission_id),
+    afetch=lambda hook, submission_id: hook.aget_ray_job(submission_id),
+    info=job_info,
+)
+
+
+def wait_event(
+    kind: ResourceKind,
+    resource_id: str,
+    outcome: str,
+    *,
+    state: str | None,
+    message: str | None,
+    elapsed: float,
+    resource: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The payload of a trigger event (also what a synchronous wait hands to ``execute_complete``)."""
+    return {
+        "outcome": str(outcome),
+        "state": state,
+        "message": message,
+        "elapsed": round(elapsed, 3),
+        kind.id_key: resource_id,
+        kind.event_key: dict(resource or {}),
+    }
+
+
+def read_event(kind: ResourceKind, event: Mapping[str, Any]) -> tuple[str, str | None, str | None, dict[str, Any]]:
+    """``(outcome, state, message, resource)`` of an event built by :func:`wait_event`."""
+    return event["outcome"], event.get("state"), event.get("message"), dict(event.get(kind.event_key) or {})
+
+
+def push_cluster_xcoms(context: Mapping[str, Any], cluster_id: str, cluster: Mapping[str, Any], log: Any) -> None:
+    """Push ``clusterId``, ``jobUrl``, ``jobUrlInner``, ``grpcEndpoint`` and ``dashboardUrl``
+    (without its token; never the submit token) and log the endpoints."""
+    ti = context["ti"]
+    values = {key: cluster.get(key) for key in CLUSTER_XCOM_KEYS}
+    values["clusterId"] = cluster_id
+    values["dashboardUrl"] = strip_url_secrets(values["dashboardUrl"])
+    for key, value in values.items():
+        ti.xcom_push(key=key, value=value)
+    log.info(
+        "Ray cluster %s endpoints: jobUrl=%s jobUrlInner=%s grpcEndpoint=%s dashboardUrl=%s",
+        cluster_id,
+        values["jobUrl"],
+        values["jobUrlInner"],
+        values["grpcEndpoint"],
+        mask_url(values["dashboardUrl"]),
+    )
+
+
+def push_job_xcoms(
+    context: Mapping[str, Any],
+    submission_id: str,
+    job: Mapping[str, Any],
+    log: Any,
+    *,
+    keys: Sequence[str],
+    only_present: bool = False,
+) -> None:
+    """Push ``keys`` of ``job`` (a :func:`job_info` dict; with ``only_present`` the empty ones
+    are left out) and log what the job cost and where its dashboard is."""
+    ti = context["ti"]
+    values = {key: job.get(key) for key in keys}
+    if "tags" in values:
+        values["tags"] = values["tags"] or {}
+    if "dashboardUrl" in values:
+        values["dashboardUrl"] = strip_url_secrets(values["dashboardUrl"])
+    for key, value in values.items():
+        if value or not only_present:
+            ti.xcom_push(key=key, value=value)
+    log.info(
+        "Ray job %s: status %s, duration %ss, cuHours %s, dashboard %s",
+        submission_id,
+        job.get("status"),
+        job.get("duration"),
+        job.get("cuHours"),
+        mask_url(job.get("dashboardUrl")),
+    )

@@ -1,0 +1,269 @@
+"""Waiting for a Ray cluster state or a Ray job status: the one poll step, and the operators' waiting arguments.
+
+:class:`Wait` digests one poll (a fetched resource or the error fetching it): it logs a line per
+state change with the time elapsed, counts transient errors in a row, and decides whether the
+wait ended (:class:`~airflow_provider_emr_ray.states.WaitOutcome`) or goes on. The three ways
+of waiting drive it:
+
+* an operator with ``deferrable=False``: :meth:`Wait.run`, a synchronous loop;
+* a trigger: :meth:`Wait.apoll` in its async ``run`` loop;
+* a sensor: :meth:`Wait.poll` once per ``poke``.
+
+:class:`WaitingMixin` holds the five waiting arguments of the operators.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import conf
+
+from airflow_provider_emr_ray.states import WaitOutcome
+from airflow_provider_emr_ray.utils.clock import deadline_after, earliest, execution_deadline, format_duration, now
+from airflow_provider_emr_ray.utils.resources import ResourceKind, wait_event
+from airflow_provider_emr_ray.utils.validation import non_negative_int, positive_seconds, validation_error
+
+#: Transient errors (throttling, 5xx, connection) tolerated in a row while waiting, on top of
+#: the hook's own retries, before a wait gives up.
+DEFAULT_MAX_TRANSIENT_ERRORS = 5
+#: Seconds between two polls.
+DEFAULT_POLL_INTERVAL = 30.0
+
+
+def default_deferrable() -> bool:
+    """Airflow's ``[operators] default_deferrable`` (the default of ``deferrable``)."""
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether polling again may succeed: throttling, a 5xx answer, a connection failure."""
+    from airflow_provider_emr_ray.exceptions import (
+        EmrRayConnectionError,
+        EmrRayServerError,
+        EmrRayThrottlingError,
+    )
+
+    return isinstance(exc, (EmrRayThrottlingError, EmrRayServerError, EmrRayConnectionError))
+
+
+class Wait:
+    """One wait for a resource (``kind``, ``resource_id``) to reach ``targets``.
+
+    :param kind: :data:`~airflow_provider_emr_ray.utils.resources.CLUSTER` or
+        :data:`~airflow_provider_emr_ray.utils.resources.JOB`.
+    :param resource_id: The cluster id or submission id.
+    :param log: Where state changes and errors are logged.
+    :param targets: States that end the wait with ``success``.
+    :param failures: States that end it with ``failure``.
+    :param poll_interval: Seconds between two polls.
+    :param deadline: Epoch seconds after which it ends with ``timeout`` (None: no deadline).
+    :param started_at: Epoch seconds at which it started (elapsed times count from there).
+    :param max_transient_errors: Transient errors tolerated in a row; one more ends it with
+        ``error``, as does any other error.
+    """
+
+    def __init__(
+        self,
+        kind: ResourceKind,
+        resource_id: str,
+        *,
+        log: Any,
+        targets: Iterable[str],
+        failures: Iterable[str] = (),
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        deadline: float | None = None,
+        started_at: float | None = None,
+        max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
+    ) -> None:
+        self.kind = kind
+        self.resource_id = resource_id
+        self.log = log
+        self.targets = tuple(targets)
+        self.failures = tuple(failures)
+        self.poll_interval = float(poll_interval)
+        self.deadline = deadline
+        self.started_at = started_at if started_at is not None else now()
+        self.max_transient_errors = int(max_transient_errors)
+        self.what = f"{kind.label} {resource_id}"
+        #: The last resource seen (``kind.info`` dict), its state, and the error that ended the wait.
+        self.resource: dict[str, Any] = {}
+        self.state: str | None = None
+        self.error: BaseException | None = None
+        self.errors_in_a_row = 0
+        self._seen = False
+
+    # ---- the poll step -----------------------------------------------------------------------
+
+    def step(self, resource: Mapping[str, Any] | None = None, error: BaseException | None = None) -> WaitOutcome | None:
+        """Digest one poll: the resource fetched, or the error fetching it. Returns how the
+        wait ended, or None to poll again."""
+        if error is not None:
+            if not is_transient(error) or self.errors_in_a_row >= self.max_transient_errors:
+                self.error = error
+                self.log.error("%s: giving up on error: %s", self.what, error)
+                return WaitOutcome.error
+            self.errors_in_a_row += 1
+            self.log.warning(
+                "%s: transient error %d/%d, still waiting: %s",
+                self.what,
+                self.errors_in_a_row,
+                self.max_transient_errors,
+                error,
+            )
+        else:
+            self.errors_in_a_row = 0
+            self.resource = dict(resource or {})
+            self._observe(self.resource.get(self.kind.state_key))
+            if self.state in self.targets:
+                return WaitOutcome.success
+            if self.state in self.failures:
+                return WaitOutcome.failure
+        if self.deadline is not None and now() >= self.deadline:
+            self.log.warning("%s: %s", self.what, self.timeout_message())
+            return WaitOutcome.timeout
+        return None
+
+    def _observe(self, state: str | None) -> None:
+        """Log ``state`` if it differs from the last one seen."""
+        if self._seen and state == self.state:
+            return
+        previous, self.state, first = self.state, state, not self._seen
+        self._seen = True
+        note = "" if state in self.kind.known else " (state not known to this provider; still waiting)"
+        message = self.resource.get("message") if state in self.failures else None
+        detail = f": {message}" if message else ""
+        change = f"is {state}" if first else f"changed {previous} -> {state}"
+        self.log.info("%s %s after %s%s%s", self.what, change, format_duration(self.elapsed()), note, detail)
+
+    def poll(self, hook: Any) -> WaitOutcome | None:
+        """Fetch the resource once with the sync hook and digest it (:meth:`step`)."""
+        try:
+            resource = self.kind.info(self.kind.fetch(hook, self.resource_id))
+        except Exception as exc:
+            return self.step(error=exc)
+        return self.step(resource)
+
+    async def apoll(self, hook: Any) -> WaitOutcome | None:
+        """Fetch the resource once with the hook's coroutines and digest it (:meth:`step`)."""
+        try:
+            resource = self.kind.info(await self.kind.afetch(hook, self.resource_id))
+        except Exception as exc:
+            return self.step(error=exc)
+        return self.step(resource)
+
+    def pause(self) -> float:
+        """Seconds to sleep before the next poll (never past the deadline)."""
+        if self.deadline is None:
+            return self.poll_interval
+        return max(0.0, min(self.poll_interval, self.deadline - now()))
+
+    def run(self, hook: Any, sleep: Callable[[float], Any] = time.sleep) -> WaitOutcome:
+        """Poll until the wait ends; an ``error`` outcome re-raises the error that ended it."""
+        while (outcome := self.poll(hook)) is None:
+            sleep(self.pause())
+        if outcome is WaitOutcome.error and self.error is not None:
+            raise self.error
+        return outcome
+
+    # ---- the outcome -------------------------------------------------------------------------
+
+    def elapsed(self) -> float:
+        return now() - self.started_at
+
+    def timeout_message(self) -> str:
+        return f"not {'/'.join(self.targets)} after {format_duration(self.elapsed())} (deadline passed)"
+
+    def message(self, outcome: WaitOutcome) -> str | None:
+        """The event message of ``outcome``: the service's message, the error, or the deadline."""
+        if outcome is WaitOutcome.error:
+            return str(self.error)
+        if outcome is WaitOutcome.timeout:
+            return self.timeout_message()
+        return self.resource.get("message")
+
+    def event(self, outcome: WaitOutcome, note: str | None = None) -> dict[str, Any]:
+        """The event of ``outcome`` (:func:`~airflow_provider_emr_ray.utils.resources.wait_event`);
+        ``note`` (what was done about it, e.g. a cancel) is appended to the message."""
+        message = self.message(outcome)
+        if note:
+            message = f"{message}; {note}" if message else note
+        return wait_event(
+            self.kind,
+            self.resource_id,
+            outcome,
+            state=self.state,
+            message=message,
+            elapsed=self.elapsed(),
+            resource=self.resource,
+        )
+
+    def trigger_kwargs(self) -> dict[str, Any]:
+        """This wait as the arguments of the trigger that continues it in the triggerer."""
+        return {
+            self.kind.id_key: self.resource_id,
+            "target_states": list(self.targets),
+            "failure_states": list(self.failures),
+            "poll_interval": self.poll_interval,
+            "deadline": self.deadline,
+            "max_transient_errors": self.max_transient_errors,
+            "started_at": self.started_at,
+        }
+
+
+class WaitingMixin:
+    """The waiting arguments of the operators that wait for a state after acting.
+
+    :param wait_for_completion: Wait for the state the operator leads to (default True).
+    :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
+    :param poll_interval: Seconds (or a timedelta) between two polls (default 30).
+    :param max_wait: Longest wait, in seconds or a timedelta (None: no limit but the task's
+        ``execution_timeout``, which also ends a deferred wait).
+    :param max_transient_errors: Transient API errors (throttling, 5xx, connection) tolerated
+        in a row while waiting, on top of the hook's retries (default 5).
+    """
+
+    wait_for_completion: bool
+    deferrable: bool
+    poll_interval: float
+    max_wait: float | None
+    max_transient_errors: int
+
+    def _init_waiting(
+        self,
+        wait_for_completion: bool,
+        deferrable: bool,
+        poll_interval: float | timedelta,
+        max_wait: float | timedelta | None,
+        max_transient_errors: int,
+    ) -> None:
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        interval = positive_seconds("poll_interval", poll_interval)
+        if interval is None:
+            raise validation_error("poll_interval", "is required")
+        self.poll_interval = interval
+        self.max_wait = positive_seconds("max_wait", max_wait)
+        self.max_transient_errors = non_negative_int("max_transient_errors", max_transient_errors)
+
+    def _new_wait(
+        self, context: Mapping[str, Any], kind: ResourceKind, resource_id: str, targets: Iterable[str], failures: Iterable[str]
+    ) -> tuple[Wait, bool]:
+        """A wait starting now, and whether its deadline is the task's ``execution_timeout``
+        (rather than ``max_wait``)."""
+        by_max_wait = deadline_after(self.max_wait)
+        by_exec = execution_deadline(context, getattr(self, "execution_timeout", None))
+        deadline = earliest(by_max_wait, by_exec)
+        wait = Wait(
+            kind,
+            resource_id,
+            log=self.log,  # type: ignore[attr-defined]
+            targets=targets,
+            failures=failures,
+            poll_interval=self.poll_interval,
+            deadline=deadline,
+            max_transient_errors=self.max_transient_errors,
+        )
+        return wait, deadline is not None and deadline == by_exec
