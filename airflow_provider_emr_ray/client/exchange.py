@@ -94,16 +94,10 @@ def steps(
         while True:
             cred: Credential = yield CRED
             headers = sign_headers(
-                method=action.method,
-                host=s.host,
-                path=prepared.path,
-                query=prepared.query,
-                body=prepared.body,
-                action=action.name,
-                access_key_id=cred.access_key_id,
-                access_key_secret=cred.access_key_secret,
+                method=action.method, host=s.host, path=prepared.path, query=prepared.query, body=prepared.body,
+                action=action.name, access_key_id=cred.access_key_id, access_key_secret=cred.access_key_secret,
                 security_token=cred.security_token,
-            )
+            )  # fmt: skip
             outcome: Outcome = yield (action.method, prepared.target, headers, prepared.body)
             decision = s.retry.decide(action.name, action.idempotent, outcome, retry_number)
             if decision.error is not None:
