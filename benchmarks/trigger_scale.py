@@ -234,8 +234,7 @@ async def _child_ours(jobs: list[list[Any]], poll: float, ready: dict[str, Any])
     async def run_one(i: int, trigger: RayJobStatusTrigger) -> None:
         async for event in trigger.run():  # exhausted: a trigger must yield exactly one event
             counts[i] += 1
-            # The wait's outcome ("outcome"; "status" until the triggers' events are renamed).
-            status = event.payload.get("outcome", event.payload.get("status"))
+            status = event.payload.get("outcome")  # how the wait ended
             statuses[status] = statuses.get(status, 0) + 1
 
     result = await _measured(lambda: [run_one(i, t) for i, t in enumerate(triggers)], counts, ready["max_seconds"])
