@@ -37,31 +37,40 @@ Error codes returned (HTTP status, code):
   with ``Retry-After``.
 """
 
-from airflow_provider_emr_ray.emulator.app import Emulator, EmulatorApp, create_app
-from airflow_provider_emr_ray.emulator.config import (
-    DEFAULT_ACCESS_KEY_ID,
-    DEFAULT_ACCESS_KEY_SECRET,
-    DEFAULT_REGION,
-    DEFAULT_WORKSPACE,
-    EmulatorConfig,
-    FakeClock,
-    FaultRule,
-)
-from airflow_provider_emr_ray.emulator.faults import ConnectionDropped
-from airflow_provider_emr_ray.emulator.server import ServerHandle, serve_in_thread
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_ACCESS_KEY_ID",
-    "DEFAULT_ACCESS_KEY_SECRET",
-    "DEFAULT_REGION",
-    "DEFAULT_WORKSPACE",
-    "ConnectionDropped",
-    "Emulator",
-    "EmulatorApp",
-    "EmulatorConfig",
-    "FakeClock",
-    "FaultRule",
-    "ServerHandle",
-    "create_app",
-    "serve_in_thread",
-]
+import importlib
+from typing import Any
+
+#: Public name -> the module that defines it. Imported on first access (PEP 562), so that the
+#: light modules (``config``, ``procgroup``) can be imported without starlette and uvicorn.
+_EXPORTS = {
+    "DEFAULT_ACCESS_KEY_ID": "config",
+    "DEFAULT_ACCESS_KEY_SECRET": "config",
+    "DEFAULT_REGION": "config",
+    "DEFAULT_WORKSPACE": "config",
+    "EmulatorConfig": "config",
+    "FakeClock": "config",
+    "conn_json": "config",
+    "FaultRule": "faults",
+    "ConnectionDropped": "faults",
+    "Emulator": "app",
+    "EmulatorApp": "app",
+    "create_app": "app",
+    "ServerHandle": "server",
+    "serve_in_thread": "server",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

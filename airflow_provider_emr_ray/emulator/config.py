@@ -1,8 +1,9 @@
 """Configuration of the local EMR Serverless Spark Ray API emulator, its default (local-only)
 credentials and the one builder of the ``emr_ray`` connection JSON for it.
 
-:class:`FaultRule` (and the table of fault kinds) lives in :mod:`.faults`; it is importable from
-here too, as ``EmulatorConfig.faults`` holds such rules.
+:class:`FaultRule` (and the table of fault kinds) lives in :mod:`.faults`. Standard library only,
+so tests, the demo and the benchmarks read the defaults and ``conn_json()`` without loading
+starlette or httpx.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_emr_ray.emulator.faults import FaultRule
+if TYPE_CHECKING:
+    from airflow_provider_emr_ray.emulator.faults import FaultRule
 
 __all__ = [
     "DEFAULT_ACCESS_KEY_ID",
@@ -22,7 +24,6 @@ __all__ = [
     "DEFAULT_WORKSPACE",
     "EmulatorConfig",
     "FakeClock",
-    "FaultRule",
     "conn_json",
 ]
 
