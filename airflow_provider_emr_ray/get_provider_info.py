@@ -13,53 +13,59 @@ _PKG = "airflow_provider_emr_ray"
 _INTEGRATION = "Alibaba Cloud EMR Serverless Ray"
 CREDENTIAL_TYPES = ("access_key", "sts", "ram_role_arn", "ecs_ram_role", "oidc_role_arn", "default")
 
-# name: (label, description, placeholder, json type, secret)
-_EXTRAS: tuple[tuple[str, str, str, str | None, str, bool], ...] = (
-    ("region_id", "Region ID", "Alibaba Cloud region of the workspace.", "cn-hangzhou", "string", False),
-    ("workspace_id", "Workspace ID", "EMR Serverless Spark workspace ID.", "w-d2d82aa09155", "string", False),
-    (
-        "endpoint",
-        "Endpoint URL",
-        "Full URL replacing the regional endpoint: a VPC endpoint, or the local emulator. Empty: the public endpoint.",
-        "https://emr-serverless-spark-vpc.cn-hangzhou.aliyuncs.com",
-        "string",
-        False,
-    ),
-    (
-        "credential_type",
-        "Credential type",
-        "How to authenticate. Empty: inferred (AccessKey pair, STS when a token is given, the default chain when nothing is given).",
-        None,
-        "string",
-        False,
-    ),
-    ("security_token", "STS security token", "Security token of temporary (STS) credentials.", "CAIS...", "string", True),
-    ("role_arn", "RAM role ARN", "Role to assume (ram_role_arn, oidc_role_arn).", "acs:ram::123456789012:role/airflow", "string", False),
-    ("role_session_name", "Role session name", "Session name when assuming the role.", "airflow-emr-ray", "string", False),
-    ("external_id", "External ID", "External ID required by the role's trust policy, if any.", "abcd1234", "string", True),
-    ("policy", "Session policy", "JSON policy narrowing the assumed role's permissions.", '{"Version": "1", "Statement": [...]}', "string", False),
-    ("duration_seconds", "Session duration (s)", "Lifetime of assumed-role credentials, at least 900.", "3600", "integer", False),
-    ("role_name", "ECS RAM role name", "Instance RAM role (ecs_ram_role); empty to discover it.", "AirflowEcsRole", "string", False),
-    (
-        "oidc_provider_arn",
-        "OIDC provider ARN",
-        "RRSA OIDC provider (oidc_role_arn).",
-        "acs:ram::123456789012:oidc-provider/ack-rrsa-c123",
-        "string",
-        False,
-    ),
-    (
-        "oidc_token_file_path",
-        "OIDC token file",
-        "Path of the service-account token file (oidc_role_arn).",
-        "/var/run/secrets/ack.alibabacloud.com/rrsa-tokens/token",
-        "string",
-        False,
-    ),
-    ("sts_endpoint", "STS endpoint", "STS host for the assume-role modes (e.g. a VPC STS endpoint).", "sts-vpc.cn-hangzhou.aliyuncs.com", "string", False),
-    ("timeout", "Request timeout (s)", "Per-request timeout in seconds (default 30).", "30", "number", False),
-    ("max_retries", "Max retries", "Retries of throttled, 5xx and connection failures (default 5).", "5", "integer", False),
-)
+# (name, label, json type, secret,
+#  description,
+#  placeholder)
+_EXTRAS: tuple[tuple[str, str, str, bool, str, str | None], ...] = (
+    ("region_id", "Region ID", "string", False,
+     "Alibaba Cloud region of the workspace.",
+     "cn-hangzhou"),
+    ("workspace_id", "Workspace ID", "string", False,
+     "EMR Serverless Spark workspace ID.",
+     "w-d2d82aa09155"),
+    ("endpoint", "Endpoint URL", "string", False,
+     "Full URL replacing the regional endpoint: a VPC endpoint, or the local emulator. Empty: the public endpoint.",
+     "https://emr-serverless-spark-vpc.cn-hangzhou.aliyuncs.com"),
+    ("credential_type", "Credential type", "string", False,
+     "How to authenticate. Empty: inferred (AccessKey pair, STS when a token is given, the default chain when nothing is given).",
+     None),
+    ("security_token", "STS security token", "string", True,
+     "Security token of temporary (STS) credentials.",
+     "CAIS..."),
+    ("role_arn", "RAM role ARN", "string", False,
+     "Role to assume (ram_role_arn, oidc_role_arn).",
+     "acs:ram::123456789012:role/airflow"),
+    ("role_session_name", "Role session name", "string", False,
+     "Session name when assuming the role.",
+     "airflow-emr-ray"),
+    ("external_id", "External ID", "string", True,
+     "External ID required by the role's trust policy, if any.",
+     "abcd1234"),
+    ("policy", "Session policy", "string", False,
+     "JSON policy narrowing the assumed role's permissions.",
+     '{"Version": "1", "Statement": [...]}'),
+    ("duration_seconds", "Session duration (s)", "integer", False,
+     "Lifetime of assumed-role credentials, at least 900.",
+     "3600"),
+    ("role_name", "ECS RAM role name", "string", False,
+     "Instance RAM role (ecs_ram_role); empty to discover it.",
+     "AirflowEcsRole"),
+    ("oidc_provider_arn", "OIDC provider ARN", "string", False,
+     "RRSA OIDC provider (oidc_role_arn).",
+     "acs:ram::123456789012:oidc-provider/ack-rrsa-c123"),
+    ("oidc_token_file_path", "OIDC token file", "string", False,
+     "Path of the service-account token file (oidc_role_arn).",
+     "/var/run/secrets/ack.alibabacloud.com/rrsa-tokens/token"),
+    ("sts_endpoint", "STS endpoint", "string", False,
+     "STS host for the assume-role modes (e.g. a VPC STS endpoint).",
+     "sts-vpc.cn-hangzhou.aliyuncs.com"),
+    ("timeout", "Request timeout (s)", "number", False,
+     "Per-request timeout in seconds (default 30).",
+     "30"),
+    ("max_retries", "Max retries", "integer", False,
+     "Retries of throttled, 5xx and connection failures (default 5).",
+     "5"),
+)  # fmt: skip
 
 
 _CREDENTIAL_TYPE_LABELS = {
@@ -92,7 +98,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": f"{description} Example: {placeholder}" if placeholder and not secret else description,
         "schema": _schema(name, kind, secret),
     }
-    for name, label, description, placeholder, kind, secret in _EXTRAS
+    for name, label, kind, secret, description, placeholder in _EXTRAS
 }
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
@@ -101,7 +107,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "placeholders": {
         "login": "LTAI5t...",
         "password": "AccessKey secret",
-        **{name: placeholder for name, _l, _d, placeholder, _k, _s in _EXTRAS if placeholder},
+        **{name: placeholder for name, _l, _k, _s, _d, placeholder in _EXTRAS if placeholder},
     },
 }
 

@@ -20,18 +20,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
 
 from airflow_provider_emr_ray.limits import MAX_JOB_NAME_LENGTH
 from airflow_provider_emr_ray.links.emr_ray import EmrServerlessConsoleLink, RayDashboardLink
-from airflow_provider_emr_ray.states import (
-    CLUSTER_FAILURE_STATES,
-    CLUSTER_LIVE_STATES,
-    CLUSTER_STATES,
-    JOB_FAILURE_STATUSES,
-    JOB_STATUSES,
-    JOB_SUCCESS_STATUSES,
-    JOB_TERMINAL_STATUSES,
-    ClusterState,
-    WaitOutcome,
-    ordered,
-)
+from airflow_provider_emr_ray.states import CLUSTER_LIVE_STATES, JOB_TERMINAL_STATUSES, ClusterState, WaitOutcome
 from airflow_provider_emr_ray.tags import AIRFLOW_IDENTITY_KEYS, WORKFLOW_ID, airflow_tags, fit, normalize
 from airflow_provider_emr_ray.utils.clock import ago, deadline_after, defer_timeout, format_duration
 from airflow_provider_emr_ray.utils.connection import CONNECTION_TEMPLATE_FIELDS, ConnectionOperator
@@ -178,8 +167,8 @@ class EmrRayWaitingOperator(WaitingMixin, EmrRayBaseOperator):
 class EmrRayClusterWaitingOperator(EmrRayWaitingOperator):
     """An operator that waits for a cluster state (:attr:`target_states`) after acting."""
 
-    target_states: tuple[str, ...] = (ClusterState.Running.value,)
-    failure_states: tuple[str, ...] = ordered(CLUSTER_FAILURE_STATES, CLUSTER_STATES)
+    target_states: tuple[str, ...] = CLUSTER.targets
+    failure_states: tuple[str, ...] = CLUSTER.failures
     #: How the timeout message names the wait ("did not <verb> Running in time").
     verb = "reach"
     #: Push the cluster's XCom keys once it reached its target state.
@@ -830,9 +819,7 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
         return self._wait_job(context, submission_id)
 
     def _wait_job(self, context: Context, submission_id: str) -> str:
-        targets = ordered(JOB_SUCCESS_STATUSES, JOB_STATUSES)
-        failures = ordered(JOB_FAILURE_STATUSES, JOB_STATUSES)
-        wait, by_exec = self._new_wait(context, JOB, submission_id, targets, failures)
+        wait, by_exec = self._new_wait(context, JOB, submission_id, JOB.targets, JOB.failures)
         if self.deferrable:
             from airflow_provider_emr_ray.triggers.emr_ray import RayJobStatusTrigger
             from airflow_provider_emr_ray.version_compat import AIRFLOW_V_3_3_PLUS

@@ -21,16 +21,7 @@ from airflow.sdk.exceptions import (
 )
 
 from airflow_provider_emr_ray.links.emr_ray import EmrServerlessConsoleLink, RayDashboardLink
-from airflow_provider_emr_ray.states import (
-    CLUSTER_FAILURE_STATES,
-    CLUSTER_STATES,
-    JOB_FAILURE_STATUSES,
-    JOB_STATUSES,
-    JOB_SUCCESS_STATUSES,
-    ClusterState,
-    WaitOutcome,
-    ordered,
-)
+from airflow_provider_emr_ray.states import WaitOutcome
 from airflow_provider_emr_ray.utils.clock import deadline_after, defer_timeout, format_duration, now
 from airflow_provider_emr_ray.utils.connection import CONNECTION_TEMPLATE_FIELDS, ConnectionOperator
 from airflow_provider_emr_ray.utils.resources import (
@@ -51,10 +42,16 @@ if TYPE_CHECKING:
 __all__ = ["EmrRayBaseSensor", "EmrRayClusterStateSensor", "RayJobSensor"]
 
 
+def _states(given: Sequence[str] | str | None, default: Sequence[str]) -> list[str]:
+    if given is None:
+        return list(default)
+    return [given] if isinstance(given, str) else list(given)
+
+
 class EmrRayBaseSensor(ConnectionOperator, BaseSensorOperator):
     """Waits for a resource (:attr:`kind`) to reach ``target_states``, poking or deferred.
 
-    :param target_states: States that satisfy the sensor.
+    :param target_states: States that satisfy the sensor (default: the kind's, see the subclasses).
     :param failure_states: States that fail it (with ``soft_fail`` the task is skipped instead).
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
     :param max_transient_errors: Transient API errors tolerated in a row (default 5).
@@ -69,15 +66,15 @@ class EmrRayBaseSensor(ConnectionOperator, BaseSensorOperator):
     def __init__(
         self,
         *,
-        target_states: Sequence[str],
-        failure_states: Sequence[str],
+        target_states: Sequence[str] | None = None,
+        failure_states: Sequence[str] | None = None,
         deferrable: bool = default_deferrable(),
         max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.target_states = [target_states] if isinstance(target_states, str) else list(target_states)
-        self.failure_states = [failure_states] if isinstance(failure_states, str) else list(failure_states)
+        self.target_states = _states(target_states, self.kind.targets)
+        self.failure_states = _states(failure_states, self.kind.failures)
         overlap = set(self.target_states) & set(self.failure_states)
         if overlap:
             raise validation_error("failure_states", f"overlaps target_states: {sorted(overlap)}")
@@ -90,16 +87,7 @@ class EmrRayBaseSensor(ConnectionOperator, BaseSensorOperator):
         return getattr(self, self.kind.id_key)
 
     def _new_wait(self, deadline: float | None = None) -> Wait:
-        return Wait(
-            self.kind,
-            self.resource_id,
-            log=self.log,
-            targets=self.target_states,
-            failures=self.failure_states,
-            poll_interval=self.poke_interval,
-            deadline=deadline,
-            max_transient_errors=self.max_transient_errors,
-        )
+        return Wait.of(self, poll_interval=self.poke_interval, deadline=deadline)
 
     # ---- what subclasses declare -------------------------------------------------------------
 
@@ -181,15 +169,8 @@ class EmrRayClusterStateSensor(EmrRayBaseSensor):
     template_fields: Sequence[str] = ("cluster_id", *CONNECTION_TEMPLATE_FIELDS)
     kind = CLUSTER
 
-    def __init__(
-        self,
-        *,
-        cluster_id: str,
-        target_states: Sequence[str] = (ClusterState.Running.value,),
-        failure_states: Sequence[str] = ordered(CLUSTER_FAILURE_STATES, CLUSTER_STATES),
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(target_states=target_states, failure_states=failure_states, **kwargs)
+    def __init__(self, *, cluster_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.cluster_id = cluster_id
 
     def _trigger(self, wait: Wait) -> Any:
@@ -220,15 +201,8 @@ class RayJobSensor(EmrRayBaseSensor):
     template_fields: Sequence[str] = ("submission_id", *CONNECTION_TEMPLATE_FIELDS)
     kind = JOB
 
-    def __init__(
-        self,
-        *,
-        submission_id: str,
-        target_states: Sequence[str] = ordered(JOB_SUCCESS_STATUSES, JOB_STATUSES),
-        failure_states: Sequence[str] = ordered(JOB_FAILURE_STATUSES, JOB_STATUSES),
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(target_states=target_states, failure_states=failure_states, **kwargs)
+    def __init__(self, *, submission_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.submission_id = submission_id
 
     def _trigger(self, wait: Wait) -> Any:

@@ -23,16 +23,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_emr_ray.states import (
-    CLUSTER_FAILURE_STATES,
-    CLUSTER_STATES,
-    JOB_FAILURE_STATUSES,
-    JOB_STATUSES,
-    JOB_SUCCESS_STATUSES,
-    ClusterState,
-    WaitOutcome,
-    ordered,
-)
+from airflow_provider_emr_ray.states import WaitOutcome
 from airflow_provider_emr_ray.utils.clock import now
 from airflow_provider_emr_ray.utils.connection import DEFAULT_CONN_ID, ConnectionMixin
 from airflow_provider_emr_ray.utils.resources import CLUSTER, JOB, ResourceKind
@@ -46,8 +37,9 @@ class EmrRayBaseTrigger(ConnectionMixin, BaseTrigger):
 
     Connection arguments: see :class:`~airflow_provider_emr_ray.utils.connection.ConnectionMixin`.
 
-    :param target_states: States that end the wait with ``outcome="success"``.
-    :param failure_states: States that end the wait with ``outcome="failure"``.
+    :param target_states: States that end the wait with ``outcome="success"`` (default: the
+        kind's, see the subclasses).
+    :param failure_states: States that end the wait with ``outcome="failure"`` (default: the kind's).
     :param poll_interval: Seconds between two polls.
     :param deadline: Epoch seconds after which the wait ends with ``outcome="timeout"``
         (None: no limit besides Airflow's own trigger timeout).
@@ -65,8 +57,8 @@ class EmrRayBaseTrigger(ConnectionMixin, BaseTrigger):
         emr_ray_conn_id: str = DEFAULT_CONN_ID,
         region_id: str | None = None,
         workspace_id: str | None = None,
-        target_states: Sequence[str],
-        failure_states: Sequence[str] = (),
+        target_states: Sequence[str] | None = None,
+        failure_states: Sequence[str] | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         deadline: float | None = None,
         max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
@@ -74,8 +66,8 @@ class EmrRayBaseTrigger(ConnectionMixin, BaseTrigger):
     ) -> None:
         super().__init__()
         self._set_connection(emr_ray_conn_id, region_id, workspace_id)
-        self.target_states = list(target_states)
-        self.failure_states = list(failure_states)
+        self.target_states = list(self.kind.targets if target_states is None else target_states)
+        self.failure_states = list(self.kind.failures if failure_states is None else failure_states)
         self.poll_interval = float(poll_interval)
         self.deadline = deadline
         self.max_transient_errors = int(max_transient_errors)
@@ -86,17 +78,7 @@ class EmrRayBaseTrigger(ConnectionMixin, BaseTrigger):
         return getattr(self, self.kind.id_key)
 
     def _new_wait(self) -> Wait:
-        return Wait(
-            self.kind,
-            self.resource_id,
-            log=self.log,
-            targets=self.target_states,
-            failures=self.failure_states,
-            poll_interval=self.poll_interval,
-            deadline=self.deadline,
-            started_at=self.started_at,
-            max_transient_errors=self.max_transient_errors,
-        )
+        return Wait.of(self, poll_interval=self.poll_interval, deadline=self.deadline, started_at=self.started_at)
 
     def _extra_kwargs(self) -> dict[str, Any]:
         """Arguments of a subclass beyond the wait's."""
@@ -136,16 +118,9 @@ class EmrRayClusterStateTrigger(EmrRayBaseTrigger):
 
     kind = CLUSTER
 
-    def __init__(
-        self,
-        *,
-        cluster_id: str,
-        target_states: Sequence[str] = (ClusterState.Running.value,),
-        failure_states: Sequence[str] = ordered(CLUSTER_FAILURE_STATES, CLUSTER_STATES),
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, cluster_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.cluster_id = cluster_id
-        super().__init__(target_states=target_states, failure_states=failure_states, **kwargs)
 
 
 class RayJobStatusTrigger(EmrRayBaseTrigger):
@@ -176,14 +151,12 @@ class RayJobStatusTrigger(EmrRayBaseTrigger):
         self,
         *,
         submission_id: str,
-        target_states: Sequence[str] = ordered(JOB_SUCCESS_STATUSES, JOB_STATUSES),
-        failure_states: Sequence[str] = ordered(JOB_FAILURE_STATUSES, JOB_STATUSES),
         cancel_on_kill: bool = False,
         cancel_on_timeout: bool = False,
         **kwargs: Any,
     ) -> None:
+        super().__init__(**kwargs)
         self.submission_id = submission_id
-        super().__init__(target_states=target_states, failure_states=failure_states, **kwargs)
         self.cancel_on_kill = bool(cancel_on_kill)
         self.cancel_on_timeout = bool(cancel_on_timeout)
 

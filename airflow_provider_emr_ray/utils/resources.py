@@ -23,7 +23,15 @@ from enum import Enum
 from typing import Any
 
 from airflow_provider_emr_ray.redaction import mask_url, strip_url_secrets
-from airflow_provider_emr_ray.states import CLUSTER_STATES, JOB_STATUSES
+from airflow_provider_emr_ray.states import (
+    CLUSTER_FAILURE_STATES,
+    CLUSTER_STATES,
+    JOB_FAILURE_STATUSES,
+    JOB_STATUSES,
+    JOB_SUCCESS_STATUSES,
+    ClusterState,
+    ordered,
+)
 from airflow_provider_emr_ray.tags import from_wire
 
 #: The XCom keys of a cluster (create, update and start operators, the cluster sensor).
@@ -92,12 +100,15 @@ class ResourceKind:
     label: str
     #: The key of its state in :func:`cluster_info` / :func:`job_info`.
     state_key: str
-    #: The key of its id in events and trigger kwargs.
+    #: The key of its id in events and trigger kwargs, and the argument naming it.
     id_key: str
     #: The key of the resource dict in events.
     event_key: str
     #: The states the provider knows (others are logged as unknown, and waited on).
     known: Collection[str]
+    #: The default target and failure states of a sensor or trigger.
+    targets: tuple[str, ...]
+    failures: tuple[str, ...]
     #: ``fetch(hook, id)`` / ``afetch(hook, id)``: the response model (sync / coroutine).
     fetch: Callable[[Any, str], Any]
     afetch: Callable[[Any, str], Any]
@@ -105,26 +116,21 @@ class ResourceKind:
     info: Callable[[Any], dict[str, Any]]
 
 
+# fields: label, state_key, id_key, event_key, known, targets, failures, fetch, afetch, info
 CLUSTER = ResourceKind(
-    label="Ray cluster",
-    state_key="state",
-    id_key="cluster_id",
-    event_key="cluster",
-    known=CLUSTER_STATES,
-    fetch=lambda hook, cluster_id: hook.get_ray_cluster(cluster_id),
-    afetch=lambda hook, cluster_id: hook.aget_ray_cluster(cluster_id),
-    info=cluster_info,
-)
+    "Ray cluster", "state", "cluster_id", "cluster", CLUSTER_STATES,
+    (ClusterState.Running.value,), ordered(CLUSTER_FAILURE_STATES, CLUSTER_STATES),
+    lambda hook, cluster_id: hook.get_ray_cluster(cluster_id),
+    lambda hook, cluster_id: hook.aget_ray_cluster(cluster_id),
+    cluster_info,
+)  # fmt: skip
 JOB = ResourceKind(
-    label="Ray job",
-    state_key="status",
-    id_key="submission_id",
-    event_key="job",
-    known=JOB_STATUSES,
-    fetch=lambda hook, submission_id: hook.get_ray_job(submission_id),
-    afetch=lambda hook, submission_id: hook.aget_ray_job(submission_id),
-    info=job_info,
-)
+    "Ray job", "status", "submission_id", "job", JOB_STATUSES,
+    ordered(JOB_SUCCESS_STATUSES, JOB_STATUSES), ordered(JOB_FAILURE_STATUSES, JOB_STATUSES),
+    lambda hook, submission_id: hook.get_ray_job(submission_id),
+    lambda hook, submission_id: hook.aget_ray_job(submission_id),
+    job_info,
+)  # fmt: skip
 
 
 def wait_event(

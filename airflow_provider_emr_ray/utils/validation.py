@@ -14,19 +14,6 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-__all__ = [
-    "check_list",
-    "check_mapping",
-    "is_templated",
-    "json_object",
-    "non_negative_int",
-    "positive_seconds",
-    "required",
-    "validate_request",
-    "validation_error",
-]
-
-
 def validation_error(field: str, rule: str) -> Exception:
     """The error for argument ``field`` breaking ``rule`` (exceptions imported on first use)."""
     from airflow_provider_emr_ray.exceptions import EmrRayValidationError

@@ -95,6 +95,22 @@ class Wait:
         self.errors_in_a_row = 0
         self._seen = False
 
+    @classmethod
+    def of(cls, owner: Any, *, poll_interval: float, deadline: float | None, started_at: float | None = None) -> Wait:
+        """The wait of a sensor or trigger ``owner``: its ``kind``, ``resource_id``, ``log``,
+        ``target_states``, ``failure_states`` and ``max_transient_errors``."""
+        return cls(
+            owner.kind,
+            owner.resource_id,
+            log=owner.log,
+            targets=owner.target_states,
+            failures=owner.failure_states,
+            poll_interval=poll_interval,
+            deadline=deadline,
+            started_at=started_at,
+            max_transient_errors=owner.max_transient_errors,
+        )
+
     # ---- the poll step -----------------------------------------------------------------------
 
     def step(self, resource: Mapping[str, Any] | None = None, error: BaseException | None = None) -> WaitOutcome | None:

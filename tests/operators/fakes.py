@@ -8,6 +8,7 @@ context; ``with_hook`` gives an operator, sensor or trigger a scripted hook.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
@@ -120,3 +121,19 @@ def with_hook(obj: Any, hook: ScriptedHook) -> Any:
     """``obj`` (operator, sensor or trigger) with ``hook`` as its cached ``hook``."""
     obj.__dict__["hook"] = hook
     return obj
+
+
+def signal_polls(hook: Any) -> asyncio.Event:
+    """An event set once ``hook`` (scripted or real) answered a job poll (``aget_ray_job``):
+    the trigger is then really waiting. Call it inside the event loop that polls."""
+    polled = asyncio.Event()
+    original = hook.aget_ray_job
+
+    async def aget_ray_job(submission_id: str) -> Any:
+        try:
+            return await original(submission_id)
+        finally:
+            polled.set()
+
+    hook.aget_ray_job = aget_ray_job
+    return polled

@@ -13,6 +13,7 @@ import asyncio
 import pytest
 
 from airflow_provider_emr_ray.triggers.emr_ray import RayJobStatusTrigger
+from tests.operators.fakes import signal_polls
 
 pytestmark = pytest.mark.integration
 
@@ -35,17 +36,7 @@ def test_user_kill_of_a_deferred_task_cancels_the_job(emr_ray_conn, emulator, ca
 
     async def scenario() -> None:
         runner = TriggerRunner()
-        polled = asyncio.Event()
-        hook = trigger.hook
-        real_get = hook.aget_ray_job
-
-        async def aget_ray_job(submission_id: str):
-            try:
-                return await real_get(submission_id)
-            finally:
-                polled.set()
-
-        hook.aget_ray_job = aget_ray_job  # type: ignore[method-assign]
+        polled = signal_polls(trigger.hook)
         task = asyncio.create_task(runner.run_trigger(1, trigger))
         runner.triggers[1] = {"task": task, "name": "kill-test", "events": 0, "is_watcher": False}
         await polled.wait()  # the trigger is really waiting on the job

@@ -21,7 +21,7 @@ from airflow_provider_emr_ray.triggers.emr_ray import (
     EmrRayClusterStateTrigger,
     RayJobStatusTrigger,
 )
-from tests.operators.fakes import ScriptedHook, with_hook
+from tests.operators.fakes import ScriptedHook, signal_polls, with_hook
 
 TOKEN = "dash-token-abc123"
 DASH = f"https://ray.example/dashboard/?token={TOKEN}"
@@ -192,16 +192,7 @@ def test_user_kill_through_the_triggerer_runner_calls_on_kill() -> None:
     trigger = with_hook(RayJobStatusTrigger(submission_id="s", cancel_on_kill=True, poll_interval=3600), hook)
 
     async def scenario() -> None:
-        polled = asyncio.Event()
-        original = hook.aget_ray_job
-
-        async def aget(submission_id: str):
-            try:
-                return await original(submission_id)
-            finally:
-                polled.set()
-
-        hook.aget_ray_job = aget  # type: ignore[method-assign]
+        polled = signal_polls(hook)
         task = asyncio.create_task(trigger.run().__anext__())
         await polled.wait()
         task.cancel(runner._USER_ACTION_CANCEL_MSG)

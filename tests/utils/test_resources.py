@@ -46,12 +46,16 @@ def _model(cls, data: dict):
         return cls.model_validate(data)
 
 
+def _read(cls, fixture: str, variant: int, info_of) -> tuple[dict, dict, dict]:
+    """(fixture data, what ``info_of`` read from its model, the model's full wire dict)."""
+    data = _variants(_load(fixture))[variant]
+    model = _model(cls, data)
+    return data, info_of(model), model.model_dump(by_alias=True, mode="json")
+
+
 @pytest.mark.parametrize("variant", range(5))
 def test_cluster_info_reads_the_wire_fields(variant: int) -> None:
-    data = _variants(_load("get_ray_cluster.json"))[variant]
-    cluster = _model(RayCluster, data)
-    info = cluster_info(cluster)
-    wire = cluster.model_dump(by_alias=True, mode="json")
+    data, info, wire = _read(RayCluster, "get_ray_cluster.json", variant, cluster_info)
     assert set(info) == {*CLUSTER_XCOM_KEYS, "state", "message", "name"}
     for key in info:
         expected = wire.get(key)
@@ -64,13 +68,9 @@ def test_cluster_info_reads_the_wire_fields(variant: int) -> None:
 
 @pytest.mark.parametrize("variant", range(5))
 def test_job_info_reads_the_wire_fields(variant: int) -> None:
-    data = _variants(_load("get_ray_job.json"))[variant]
-    job = _model(RayJob, data)
-    info = job_info(job)
-    wire = job.model_dump(by_alias=True, mode="json")
-    for key in info:
-        if key not in ("tags", "dashboardUrl"):
-            assert info[key] == wire.get(key), key
+    data, info, wire = _read(RayJob, "get_ray_job.json", variant, job_info)
+    for key in set(info) - {"tags", "dashboardUrl"}:
+        assert info[key] == wire.get(key), key
     assert info["tags"] == {t["key"]: t["value"] or "" for t in wire.get("tags") or []}
     if variant == 0:
         assert info["tags"] == {"workflowId": "wf-123test"}
