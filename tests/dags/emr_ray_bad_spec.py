@@ -1,4 +1,8 @@
-"""A DAG whose literal cluster spec is invalid: its task must fail naming the field, before any API call."""
+"""DAGs whose cluster spec is invalid: the task must fail naming the field, before any API call.
+
+``emr_ray_bad_spec``: a literal spec with a bad value. ``emr_ray_bad_spec_rendered``: a spec
+that is a template, whose rendered value has a misspelled key.
+"""
 
 from __future__ import annotations
 
@@ -12,3 +16,12 @@ with DAG(dag_id="emr_ray_bad_spec", schedule=None, catchup=False):
         name="bad",
         head_spec={"queueName": "dev_queue", "cpu": "2", "memory": "8GB"},  # 8GB: not a valid size
     )
+
+with DAG(
+    dag_id="emr_ray_bad_spec_rendered",
+    schedule=None,
+    catchup=False,
+    render_template_as_native_obj=True,
+    params={"head": {"queueName": "dev_queue", "cpu": "2", "memroy": "8Gi"}},  # memroy: a typo
+):
+    EmrRayClusterCreateOperator(task_id="create", name="bad-rendered", head_spec="{{ params.head }}")

@@ -24,6 +24,7 @@ for mode in ("deferrable", "polling"):
             head_spec=HEAD,
             worker_spec=WORKERS,
             description="{{ dag.dag_id }}",
+            extra_fields={"clientNote": "{{ dag.dag_id }}"},  # not modelled: sent as given
             deferrable=deferrable,
             poll_interval=0.2,
             max_wait=120,

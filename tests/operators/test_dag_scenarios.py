@@ -161,3 +161,11 @@ def test_bad_literal_spec_fails_the_task_naming_the_field_before_any_request(run
     assert result.states == {"create": "failed"}
     assert "head_spec.memory" in "\n".join(result.logs.values())
     assert sum(emulator.emulator.stats.calls.values()) == before  # not even a lookup
+
+
+def test_misspelled_key_in_a_rendered_spec_fails_before_any_request(run_dag, emulator) -> None:
+    before = sum(emulator.emulator.stats.calls.values())
+    result = run_dag("emr_ray_bad_spec_rendered")
+    assert result.states == {"create": "failed"}
+    assert "head_spec.memroy: unknown field; did you mean 'memory'?" in "\n".join(result.logs.values())
+    assert sum(emulator.emulator.stats.calls.values()) == before
