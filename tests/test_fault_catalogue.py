@@ -332,19 +332,28 @@ START_CASES: list[tuple[str, str, Callable[[], Any]]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("field", "build"), [c[1:] for c in START_CASES], ids=[c[0] for c in START_CASES])
-def test_operator_rejects_model_rules_at_start(sent: CountingTransport, field: str, build: Callable[[], Any]) -> None:
+def _start(
+    transport: httpx.BaseTransport, build: Callable[[], Any], params: dict[str, Any] | None = None, *, native: bool = False
+) -> Callable[[], Any]:
+    """Parse (build the operator in a DAG), then render its templates as a task start does, with a
+    hook whose every request would be counted; returns ``execute`` of the rendered task."""
     from airflow.sdk import DAG
 
     from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
 
-    with DAG("catalogue_start", schedule=None):
+    with DAG("catalogue_task", schedule=None, render_template_as_native_obj=native):
         op = build()
-    op.__dict__["hook"] = EmrRayHook(transport=sent)  # any request would be counted
-    context = {"params": {}, "ti": FakeTI(op.task_id)}
+    op.__dict__["hook"] = EmrRayHook(transport=transport)
+    context = {"params": params or {}, "ti": FakeTI(op.task_id)}
     op.render_template_fields(context)
+    return lambda: op.execute(context)
+
+
+@pytest.mark.parametrize(("field", "build"), [c[1:] for c in START_CASES], ids=[c[0] for c in START_CASES])
+def test_operator_rejects_model_rules_at_start(sent: CountingTransport, field: str, build: Callable[[], Any]) -> None:
+    execute = _start(sent, build)
     with pytest.raises(EmrRayValidationError) as info:
-        op.execute(context)
+        execute()
     _assert_names(info.value, field)
 
 
@@ -370,17 +379,8 @@ EARLY_CASES: list[tuple[str, str, Callable[[], Any]]] = [
 def test_operator_rejects_at_parse_or_start(
     sent: CountingTransport, field: str, build: Callable[[], Any]
 ) -> None:
-    from airflow.sdk import DAG
-
-    from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
-
     with pytest.raises(EmrRayValidationError) as info:
-        with DAG("catalogue_keys", schedule=None):
-            op = build()
-        op.__dict__["hook"] = EmrRayHook(transport=sent)  # any request would be counted
-        context = {"params": {}, "ti": FakeTI(op.task_id)}
-        op.render_template_fields(context)
-        op.execute(context)
+        _start(sent, build)()
     _assert_names(info.value, field)
 
 
@@ -398,17 +398,8 @@ OPERATOR_EXTRA_FIELDS_CASES: list[tuple[str, str, Callable[[], Any]]] = [
 def test_operator_extra_fields_may_not_set_a_modelled_field(
     sent: CountingTransport, field: str, build: Callable[[], Any]
 ) -> None:
-    from airflow.sdk import DAG
-
-    from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
-
     with pytest.raises(EmrRayValidationError) as info:
-        with DAG("catalogue_keys", schedule=None):
-            op = _call_or_skip(build)
-        op.__dict__["hook"] = EmrRayHook(transport=sent)
-        context = {"params": {}, "ti": FakeTI(op.task_id)}
-        op.render_template_fields(context)
-        op.execute(context)
+        _start(sent, lambda: _call_or_skip(build))()
     _assert_names(info.value, field)
 
 
@@ -438,26 +429,6 @@ RENDER_CASES: list[tuple[str, str, Callable[[], Any], dict[str, Any]]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("field", "build", "params"), [c[1:] for c in RENDER_CASES], ids=[c[0] for c in RENDER_CASES]
-)
-def test_operator_rejects_after_templating(
-    sent: CountingTransport, field: str, build: Callable[[], Any], params: dict[str, Any]
-) -> None:
-    from airflow.sdk import DAG
-
-    from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
-
-    with DAG("catalogue_render", schedule=None):
-        op = build()  # the template hides the bad value at parse time
-    op.__dict__["hook"] = EmrRayHook(transport=sent)  # any request would be counted
-    context = {"params": params, "ti": FakeTI(op.task_id)}
-    op.render_template_fields(context)
-    with pytest.raises(EmrRayValidationError) as info:
-        op.execute(context)
-    _assert_names(info.value, field)
-
-
 #: Misspelled keys that only exist once the task renders its templates: a whole spec given as a
 #: template (a DAG rendering native objects, or a value pulled from XCom/params), and a templated
 #: value under a misspelled key. Nothing can see them at parse; they fail at task start.
@@ -478,40 +449,27 @@ NATIVE_RENDER_CASES: list[tuple[str, str, Callable[[], Any], dict[str, Any]]] = 
 
 
 @pytest.mark.parametrize(
-    ("field", "build", "params"), [c[1:] for c in NATIVE_RENDER_CASES], ids=[c[0] for c in NATIVE_RENDER_CASES]
+    ("field", "build", "params", "native"),
+    [(*c[1:], False) for c in RENDER_CASES] + [(*c[1:], True) for c in NATIVE_RENDER_CASES],
+    ids=[c[0] for c in RENDER_CASES + NATIVE_RENDER_CASES],
 )
-def test_operator_rejects_misspelled_keys_after_templating(
-    sent: CountingTransport, field: str, build: Callable[[], Any], params: dict[str, Any]
+def test_operator_rejects_after_templating(
+    sent: CountingTransport, field: str, build: Callable[[], Any], params: dict[str, Any], native: bool
 ) -> None:
-    from airflow.sdk import DAG
-
-    from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
-
-    with DAG("catalogue_render_native", schedule=None, render_template_as_native_obj=True):
-        op = build()  # nothing to check at parse: the spec is a template
-    op.__dict__["hook"] = EmrRayHook(transport=sent)  # any request would be counted
-    context = {"params": params, "ti": FakeTI(op.task_id)}
-    op.render_template_fields(context)
+    # The template hides the bad value (or key) at parse time; a native DAG renders whole specs.
+    execute = _start(sent, build, params, native=native)
     with pytest.raises(EmrRayValidationError) as info:
-        op.execute(context)
+        execute()
     _assert_names(info.value, field)
 
 
 def test_create_operator_rejects_a_templated_name_too_long(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.sdk import DAG
-
-    from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
-
     monkeypatch.setenv("AIRFLOW_CONN_EMR_RAY_DEFAULT", _conn(emulator.endpoint))
     transport = CountingTransport()
-    with DAG("catalogue_render", schedule=None):
-        op = _create(name="{{ params.value }}")
-    op.__dict__["hook"] = EmrRayHook(transport=transport)
-    context = {"params": {"value": "n" * 80}, "ti": FakeTI(op.task_id)}
-    op.render_template_fields(context)
+    execute = _start(transport, lambda: _create(name="{{ params.value }}"), {"value": "n" * 80})
     with pytest.raises(EmrRayValidationError) as info:
         try:
-            op.execute(context)
+            execute()
         finally:
             assert transport.requests == [], [str(r.url) for r in transport.requests]
     _assert_names(info.value, "name")
