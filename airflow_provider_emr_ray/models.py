@@ -161,14 +161,11 @@ def _to_enum(enum_cls: type[Enum], value: Any, field: str) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
-# Secrets (the rules are redaction's; these are the names 0.1 exported)
+# Secrets (the rules are redaction's)
 # --------------------------------------------------------------------------------------------
 
 #: Same as :func:`airflow_provider_emr_ray.redaction.mask_url` (the log form of a URL).
 mask_url_token = redaction.mask_url
-#: Same as :func:`airflow_provider_emr_ray.redaction.strip_url_secrets` (the storable form).
-#: Not public; read by ``_waiting.py`` until the operators' kit replaces it.
-strip_url_token = redaction.strip_url_secrets
 
 
 def _mask_repr_value(value: Any) -> Any:
