@@ -62,20 +62,34 @@ def is_secret_key(name: Any) -> bool:
     return isinstance(name, str) and bool(_SECRET_KEY_RE.search(name)) and "url" not in name.lower()
 
 
+#: The password of a URL's user-info part (``redis://user:pw@host``).
+_USERINFO_PASSWORD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:?#]*):[^/@?#]*@")
+
+
 def strip_url_secrets(url: Any) -> Any:
-    """``url`` without its secret query parameters: the form that may be stored (XCom, trigger
-    events, operator links). Non-string input is returned unchanged."""
-    if not isinstance(url, str) or "=" not in url:
+    """``url`` without its secret query parameters and without a user-info password: the form
+    that may be stored (XCom, trigger events, operator links). Non-string input is returned
+    unchanged."""
+    if not isinstance(url, str):
         return url
-    parts = urlsplit(url)
+    url = _USERINFO_PASSWORD_RE.sub(r"\1@", url)
+    if "=" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return mask_url(url)
     kept = [p for p in parts.query.split("&") if p and p.split("=", 1)[0].lower() not in SECRET_URL_PARAMS]
     return urlunsplit(parts._replace(query="&".join(kept)))
 
 
 def mask_url(url: Any) -> Any:
-    """``url`` with the values of its secret query parameters replaced by ``***``: the form that
-    may be logged. Non-string input is returned unchanged."""
-    if not isinstance(url, str) or "=" not in url:
+    """``url`` with the values of its secret query parameters and its user-info password
+    replaced by ``***``: the form that may be logged. Non-string input is returned unchanged."""
+    if not isinstance(url, str):
+        return url
+    url = _USERINFO_PASSWORD_RE.sub(r"\1:***@", url)
+    if "=" not in url:
         return url
     return _URL_PARAM_RE.sub(r"\1***", url)
 
