@@ -18,22 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
 
-from airflow_provider_emr_ray.limits import MAX_JOB_NAME_LENGTH
 from airflow_provider_emr_ray.links.emr_ray import EmrServerlessConsoleLink, RayDashboardLink
-from airflow_provider_emr_ray.states import CLUSTER_LIVE_STATES, JOB_TERMINAL_STATUSES, ClusterState, WaitOutcome
-from airflow_provider_emr_ray.tags import AIRFLOW_IDENTITY_KEYS, WORKFLOW_ID, airflow_tags, fit, normalize
-from airflow_provider_emr_ray.utils.clock import ago, deadline_after, defer_timeout, format_duration
 from airflow_provider_emr_ray.utils.connection import CONNECTION_TEMPLATE_FIELDS, ConnectionOperator
-from airflow_provider_emr_ray.utils.logs import LOG_TAIL_LINES, log_tail
-from airflow_provider_emr_ray.utils.resources import (
-    CLUSTER,
-    JOB,
-    JOB_SUBMIT_XCOM_KEYS,
-    job_info,
-    push_cluster_xcoms,
-    push_job_xcoms,
-    read_event,
-)
 from airflow_provider_emr_ray.utils.validation import (
     check_list,
     check_mapping,
@@ -44,16 +30,17 @@ from airflow_provider_emr_ray.utils.validation import (
     validate_request,
     validation_error,
 )
-from airflow_provider_emr_ray.utils.waiting import (
+from airflow_provider_emr_ray.utils.waiting_args import (
     DEFAULT_MAX_TRANSIENT_ERRORS,
     DEFAULT_POLL_INTERVAL,
-    Wait,
     WaitingMixin,
     default_deferrable,
 )
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_emr_ray.utils.waiting import Wait
 
 __all__ = [
     "EmrRayBaseOperator",
@@ -67,6 +54,8 @@ __all__ = [
 ]
 
 _IF_EXISTS = ("reuse", "fail", "create")
+#: Lines of the driver log copied into the task log when a job fails (``log_tail_lines``).
+LOG_TAIL_LINES = 50
 #: How far back a lookup of a submit whose outcome is unknown searches (by submit time).
 _RECONCILE_LOOKBACK_SECONDS = 300.0
 
@@ -132,7 +121,7 @@ class EmrRayBaseOperator(ConnectionOperator):
 class EmrRayWaitingOperator(WaitingMixin, EmrRayBaseOperator):
     """An operator that acts, then may wait for the state it leads to, in the worker or
     deferred. Takes the waiting arguments of
-    :class:`~airflow_provider_emr_ray.utils.waiting.WaitingMixin`."""
+    :class:`~airflow_provider_emr_ray.utils.waiting_args.WaitingMixin`."""
 
     operator_extra_links = (RayDashboardLink(), EmrServerlessConsoleLink())
 
@@ -151,6 +140,8 @@ class EmrRayWaitingOperator(WaitingMixin, EmrRayBaseOperator):
 
     def _defer_wait(self, wait: Wait, trigger: Any, **kwargs: Any) -> None:
         """Continue ``wait`` in the triggerer; ``execute_complete(**kwargs)`` resumes."""
+        from airflow_provider_emr_ray.utils.clock import defer_timeout
+
         self.defer(
             trigger=trigger,
             method_name="execute_complete",
@@ -165,17 +156,23 @@ class EmrRayWaitingOperator(WaitingMixin, EmrRayBaseOperator):
 
 
 class EmrRayClusterWaitingOperator(EmrRayWaitingOperator):
-    """An operator that waits for a cluster state (:attr:`target_states`) after acting."""
+    """An operator that waits for a cluster state (:meth:`_target_states`) after acting."""
 
-    target_states: tuple[str, ...] = CLUSTER.targets
-    failure_states: tuple[str, ...] = CLUSTER.failures
     #: How the timeout message names the wait ("did not <verb> Running in time").
     verb = "reach"
     #: Push the cluster's XCom keys once it reached its target state.
     push_xcoms = True
 
+    def _target_states(self) -> tuple[str, ...]:
+        """The states the wait ends successfully in (default: Running)."""
+        from airflow_provider_emr_ray.utils.resources import CLUSTER
+
+        return CLUSTER.targets
+
     def _wait_cluster(self, context: Context, cluster_id: str) -> str:
-        wait, _ = self._new_wait(context, CLUSTER, cluster_id, self.target_states, self.failure_states)
+        from airflow_provider_emr_ray.utils.resources import CLUSTER
+
+        wait, _ = self._new_wait(context, CLUSTER, cluster_id, self._target_states(), CLUSTER.failures)
         if self.deferrable:
             from airflow_provider_emr_ray.triggers.emr_ray import EmrRayClusterStateTrigger
 
@@ -186,9 +183,12 @@ class EmrRayClusterWaitingOperator(EmrRayWaitingOperator):
     def execute_complete(self, context: Context, event: dict[str, Any], cluster_id: str | None = None) -> str:
         """End the wait (after the trigger fired, or the synchronous wait): no API call but
         ``delete_on_error``'s."""
+        from airflow_provider_emr_ray.states import WaitOutcome
+        from airflow_provider_emr_ray.utils.resources import CLUSTER, push_cluster_xcoms, read_event
+
         outcome, state, message, cluster = read_event(CLUSTER, event)
         cluster_id = cluster_id or event[CLUSTER.id_key]
-        wanted = "/".join(self.target_states)
+        wanted = "/".join(self._target_states())
         if outcome == WaitOutcome.success:
             self.log.info("Ray cluster %s is %s", cluster_id, state)
             if self.push_xcoms:
@@ -311,7 +311,7 @@ class EmrRayClusterCreateOperator(EmrRayClusterSpecOperator):
     ``worker_spec``, ..., ``extra_fields``): see :class:`EmrRayClusterSpecOperator`. Waiting
     arguments (``wait_for_completion``: until Running, ``deferrable``, ``poll_interval``,
     ``max_wait``, ``max_transient_errors``): see
-    :class:`~airflow_provider_emr_ray.utils.waiting.WaitingMixin`. Connection arguments: see
+    :class:`~airflow_provider_emr_ray.utils.waiting_args.WaitingMixin`. Connection arguments: see
     :class:`~airflow_provider_emr_ray.utils.connection.ConnectionMixin`.
 
     :param name: Cluster name (required). Templated.
@@ -335,6 +335,8 @@ class EmrRayClusterCreateOperator(EmrRayClusterSpecOperator):
 
     def _find_by_name(self) -> Any | None:
         """The most recent live cluster named :attr:`name` in the workspace (a ``RayCluster``), if any."""
+        from airflow_provider_emr_ray.states import CLUSTER_LIVE_STATES
+
         matches = [c for c in self.hook.list_ray_clusters() if c.name == self.name and c.state in CLUSTER_LIVE_STATES]
         if not matches:
             return None
@@ -361,6 +363,10 @@ class EmrRayClusterCreateOperator(EmrRayClusterSpecOperator):
     def _reuse(self, found: Any) -> str | None:
         """Reuse ``found`` (start it if Stopped). None when it vanished (it was being deleted)."""
         from airflow_provider_emr_ray.exceptions import EmrRayNotFoundError
+        from airflow_provider_emr_ray.states import ClusterState, WaitOutcome
+        from airflow_provider_emr_ray.utils.clock import deadline_after
+        from airflow_provider_emr_ray.utils.resources import CLUSTER
+        from airflow_provider_emr_ray.utils.waiting import Wait
 
         cluster_id, state = found.cluster_id, found.state
         self.log.info("Reusing Ray cluster %s named %r (state %s)", cluster_id, self.name, state)
@@ -371,7 +377,7 @@ class EmrRayClusterCreateOperator(EmrRayClusterSpecOperator):
                     cluster_id,
                     log=self.log,
                     targets=(ClusterState.Stopped.value, ClusterState.Running.value),
-                    failures=self.failure_states,
+                    failures=CLUSTER.failures,
                     poll_interval=self.poll_interval,
                     deadline=deadline_after(self.max_wait),
                     max_transient_errors=self.max_transient_errors,
@@ -405,6 +411,8 @@ class EmrRayClusterCreateOperator(EmrRayClusterSpecOperator):
         return self._wait_cluster(context, cluster_id)
 
     def _on_failure(self, cluster_id: str, outcome: str, state: str | None) -> None:
+        from airflow_provider_emr_ray.states import WaitOutcome
+
         if not self.delete_on_error or outcome not in (WaitOutcome.failure, WaitOutcome.timeout):
             return
         self.log.warning("delete_on_error: deleting Ray cluster %s (%s, state %s)", cluster_id, outcome, state)
@@ -416,7 +424,7 @@ class EmrRayClusterUpdateOperator(EmrRayClusterSpecOperator):
 
     Spec arguments (``name``, ``head_spec``, ``worker_spec``, ..., ``extra_fields``): see
     :class:`EmrRayClusterSpecOperator`. Waiting arguments: see
-    :class:`~airflow_provider_emr_ray.utils.waiting.WaitingMixin`. Connection arguments: see
+    :class:`~airflow_provider_emr_ray.utils.waiting_args.WaitingMixin`. Connection arguments: see
     :class:`~airflow_provider_emr_ray.utils.connection.ConnectionMixin`.
 
     :param cluster_id: The cluster to update. Templated.
@@ -453,7 +461,7 @@ class EmrRayClusterUpdateOperator(EmrRayClusterSpecOperator):
 class EmrRayClusterStartOperator(EmrRayClusterWaitingOperator):
     """Start a stopped Ray cluster and wait until it is Running.
 
-    Waiting arguments: see :class:`~airflow_provider_emr_ray.utils.waiting.WaitingMixin`.
+    Waiting arguments: see :class:`~airflow_provider_emr_ray.utils.waiting_args.WaitingMixin`.
     Connection arguments: see :class:`~airflow_provider_emr_ray.utils.connection.ConnectionMixin`.
 
     :param cluster_id: The cluster to start. Templated.
@@ -486,7 +494,7 @@ class EmrRayClusterStartOperator(EmrRayClusterWaitingOperator):
 class EmrRayClusterStopOperator(EmrRayClusterWaitingOperator):
     """Stop a Ray cluster and wait until it is Stopped.
 
-    Waiting arguments: see :class:`~airflow_provider_emr_ray.utils.waiting.WaitingMixin`.
+    Waiting arguments: see :class:`~airflow_provider_emr_ray.utils.waiting_args.WaitingMixin`.
     Connection arguments: see :class:`~airflow_provider_emr_ray.utils.connection.ConnectionMixin`.
 
     :param cluster_id: The cluster to stop. Templated.
@@ -495,8 +503,12 @@ class EmrRayClusterStopOperator(EmrRayClusterWaitingOperator):
 
     template_fields: Sequence[str] = ("cluster_id", "instance_id", *CONNECTION_TEMPLATE_FIELDS)
     operator_extra_links = (EmrServerlessConsoleLink(),)
-    target_states = (ClusterState.Stopped.value,)
     push_xcoms = False
+
+    def _target_states(self) -> tuple[str, ...]:
+        from airflow_provider_emr_ray.states import ClusterState
+
+        return (ClusterState.Stopped.value,)
 
     def __init__(self, *, cluster_id: str, instance_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -559,7 +571,7 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
     Waiting arguments (``wait_for_completion``: until a terminal status, ``deferrable``,
     ``poll_interval``, ``max_wait``: the job is then cancelled with ``cancel_on_kill`` and the
     task fails, ``max_transient_errors``): see
-    :class:`~airflow_provider_emr_ray.utils.waiting.WaitingMixin`. Connection arguments: see
+    :class:`~airflow_provider_emr_ray.utils.waiting_args.WaitingMixin`. Connection arguments: see
     :class:`~airflow_provider_emr_ray.utils.connection.ConnectionMixin`.
 
     :param entrypoint: The command the job runs (e.g. ``python main.py``). Templated.
@@ -698,14 +710,14 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
                 json_object(field, getattr(self, field))
         if checkable(self.extra_fields, rendered):
             check_mapping("extra_fields", self.extra_fields)
-        if checkable(self.tags, rendered):
-            normalize(self.tags)
 
     # ---- tags and lookup ---------------------------------------------------------------------
 
     def _job_tags(self, context: Context) -> dict[str, str]:
         """The job's tags, once: the user's (validated) and the Airflow ones (the user's
         ``workflowId`` wins)."""
+        from airflow_provider_emr_ray.tags import WORKFLOW_ID, airflow_tags, normalize
+
         tags = normalize(self.tags)
         if self.add_airflow_tags:
             own = airflow_tags(context["ti"])
@@ -715,6 +727,9 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
         return tags
 
     def _job_name(self, context: Context) -> str:
+        from airflow_provider_emr_ray.limits import MAX_JOB_NAME_LENGTH
+        from airflow_provider_emr_ray.tags import fit
+
         if self.name:
             return self.name
         ti = context["ti"]
@@ -728,6 +743,11 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
         """The job this task instance submitted (a ``job_info`` dict): same name and Airflow
         tags, newest first. ``recent``: only jobs submitted in the last few minutes (the
         reconciliation of a submit whose outcome is unknown)."""
+        from airflow_provider_emr_ray.states import JOB_TERMINAL_STATUSES
+        from airflow_provider_emr_ray.tags import AIRFLOW_IDENTITY_KEYS
+        from airflow_provider_emr_ray.utils.clock import ago
+        from airflow_provider_emr_ray.utils.resources import job_info
+
         identity = {k: tags.get(k) for k in AIRFLOW_IDENTITY_KEYS}
         kwargs: dict[str, Any] = {"name": name}
         if recent:
@@ -819,6 +839,9 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
         return self._wait_job(context, submission_id)
 
     def _wait_job(self, context: Context, submission_id: str) -> str:
+        from airflow_provider_emr_ray.states import WaitOutcome
+        from airflow_provider_emr_ray.utils.resources import JOB
+
         wait, by_exec = self._new_wait(context, JOB, submission_id, JOB.targets, JOB.failures)
         if self.deferrable:
             from airflow_provider_emr_ray.triggers.emr_ray import RayJobStatusTrigger
@@ -850,6 +873,11 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
     ) -> str:
         """End the wait (after the trigger fired, or the synchronous wait): the event carries
         everything needed; a failed job's log tail is the only further API call."""
+        from airflow_provider_emr_ray.states import WaitOutcome
+        from airflow_provider_emr_ray.utils.clock import format_duration
+        from airflow_provider_emr_ray.utils.logs import log_tail
+        from airflow_provider_emr_ray.utils.resources import JOB, JOB_SUBMIT_XCOM_KEYS, push_job_xcoms, read_event
+
         outcome, state, message, job = read_event(JOB, event)
         submission_id = submission_id or event[JOB.id_key]
         self._submission_id = submission_id
@@ -914,6 +942,7 @@ class EmrRayJobCancelOperator(EmrRayBaseOperator):
 
     def execute(self, context: Context) -> bool:
         from airflow_provider_emr_ray.exceptions import EmrRayNotFoundError
+        from airflow_provider_emr_ray.states import JOB_TERMINAL_STATUSES
 
         try:
             job = self.hook.get_ray_job(self.submission_id)

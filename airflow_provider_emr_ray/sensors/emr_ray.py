@@ -21,23 +21,15 @@ from airflow.sdk.exceptions import (
 )
 
 from airflow_provider_emr_ray.links.emr_ray import EmrServerlessConsoleLink, RayDashboardLink
-from airflow_provider_emr_ray.states import WaitOutcome
-from airflow_provider_emr_ray.utils.clock import deadline_after, defer_timeout, format_duration, now
 from airflow_provider_emr_ray.utils.connection import CONNECTION_TEMPLATE_FIELDS, ConnectionOperator
-from airflow_provider_emr_ray.utils.resources import (
-    CLUSTER,
-    JOB,
-    JOB_SENSOR_XCOM_KEYS,
-    ResourceKind,
-    push_cluster_xcoms,
-    push_job_xcoms,
-    read_event,
-)
+from airflow_provider_emr_ray.utils.resources import CLUSTER, JOB, ResourceKind
 from airflow_provider_emr_ray.utils.validation import non_negative_int, validation_error
-from airflow_provider_emr_ray.utils.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, Wait, default_deferrable
+from airflow_provider_emr_ray.utils.waiting_args import DEFAULT_MAX_TRANSIENT_ERRORS, default_deferrable
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_emr_ray.utils.waiting import Wait
 
 __all__ = ["EmrRayBaseSensor", "EmrRayClusterStateSensor", "RayJobSensor"]
 
@@ -87,6 +79,8 @@ class EmrRayBaseSensor(ConnectionOperator, BaseSensorOperator):
         return getattr(self, self.kind.id_key)
 
     def _new_wait(self, deadline: float | None = None) -> Wait:
+        from airflow_provider_emr_ray.utils.waiting import Wait
+
         return Wait.of(self, poll_interval=self.poke_interval, deadline=deadline)
 
     # ---- what subclasses declare -------------------------------------------------------------
@@ -102,6 +96,8 @@ class EmrRayBaseSensor(ConnectionOperator, BaseSensorOperator):
     # ---- poke --------------------------------------------------------------------------------
 
     def poke(self, context: Context) -> bool:
+        from airflow_provider_emr_ray.states import WaitOutcome
+
         if self._wait is None:  # one wait across the pokes of a try (in poke mode)
             self._wait = self._new_wait()
         outcome = self._wait.poll(self.hook)
@@ -113,6 +109,10 @@ class EmrRayBaseSensor(ConnectionOperator, BaseSensorOperator):
         return True
 
     def _complete(self, context: Context, event: dict[str, Any]) -> None:
+        from airflow_provider_emr_ray.states import WaitOutcome
+        from airflow_provider_emr_ray.utils.clock import format_duration
+        from airflow_provider_emr_ray.utils.resources import read_event
+
         outcome, state, message, resource = read_event(self.kind, event)
         what = f"{self.kind.label} {self.resource_id}"
         if outcome == WaitOutcome.success:
@@ -140,7 +140,9 @@ class EmrRayBaseSensor(ConnectionOperator, BaseSensorOperator):
             if self.soft_fail or self.never_fail:
                 raise AirflowSkipException(f"Skipping ({'soft_fail' if self.soft_fail else 'never_fail'}): {exc}") from exc
             raise
-        wait = self._new_wait(deadline_after(self.timeout, start=now()))
+        from airflow_provider_emr_ray.utils.clock import deadline_after, defer_timeout
+
+        wait = self._new_wait(deadline_after(self.timeout))
         self.defer(
             trigger=self._trigger(wait),
             method_name="execute_complete",
@@ -179,6 +181,8 @@ class EmrRayClusterStateSensor(EmrRayBaseSensor):
         return EmrRayClusterStateTrigger(**wait.trigger_kwargs(), **self.connection_kwargs())
 
     def _push(self, context: Context, resource: dict[str, Any]) -> None:
+        from airflow_provider_emr_ray.utils.resources import push_cluster_xcoms
+
         push_cluster_xcoms(context, self.cluster_id, resource, self.log)
 
 
@@ -213,4 +217,6 @@ class RayJobSensor(EmrRayBaseSensor):
         )
 
     def _push(self, context: Context, resource: dict[str, Any]) -> None:
+        from airflow_provider_emr_ray.utils.resources import JOB_SENSOR_XCOM_KEYS, push_job_xcoms
+
         push_job_xcoms(context, self.submission_id, resource, self.log, keys=JOB_SENSOR_XCOM_KEYS)

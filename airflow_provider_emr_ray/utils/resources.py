@@ -18,11 +18,11 @@ Trigger events (:func:`wait_event`)::
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from airflow_provider_emr_ray.redaction import mask_url, strip_url_secrets
+# Loaded at DAG parse (the sensors' kinds): the standard library and the state sets only; the
+# readers and pushes import what they need on first use.
 from airflow_provider_emr_ray.states import (
     CLUSTER_FAILURE_STATES,
     CLUSTER_STATES,
@@ -32,7 +32,6 @@ from airflow_provider_emr_ray.states import (
     ClusterState,
     ordered,
 )
-from airflow_provider_emr_ray.tags import from_wire
 
 #: The XCom keys of a cluster (create, update and start operators, the cluster sensor).
 CLUSTER_XCOM_KEYS = ("clusterId", "jobUrl", "jobUrlInner", "grpcEndpoint", "dashboardUrl")
@@ -70,6 +69,8 @@ _JOB_FIELDS = {
 
 
 def _read(model: Any, fields: Mapping[str, str]) -> dict[str, Any]:
+    from airflow_provider_emr_ray.redaction import strip_url_secrets
+
     info: dict[str, Any] = {}
     for wire, attr in fields.items():
         value = getattr(model, attr, None)
@@ -87,33 +88,49 @@ def cluster_info(cluster: Any) -> dict[str, Any]:
 def job_info(job: Any) -> dict[str, Any]:
     """A job (a ``RayJob``) as events and XCom carry it: status, message, tags (key→value),
     duration, cuHours, the dashboard URL without its token, the log location and times."""
+    from airflow_provider_emr_ray.tags import from_wire
+
     info = _read(job, _JOB_FIELDS)
     info["tags"] = from_wire(getattr(job, "tags", None))
     return info
 
 
-@dataclass(frozen=True)
 class ResourceKind:
-    """What differs between waiting on a cluster and waiting on a job."""
+    """What differs between waiting on a cluster and waiting on a job.
 
-    #: ``Ray cluster`` / ``Ray job``: how log lines and messages name it.
-    label: str
-    #: The key of its state in :func:`cluster_info` / :func:`job_info`.
-    state_key: str
-    #: The key of its id in events and trigger kwargs, and the argument naming it.
-    id_key: str
-    #: The key of the resource dict in events.
-    event_key: str
-    #: The states the provider knows (others are logged as unknown, and waited on).
-    known: Collection[str]
-    #: The default target and failure states of a sensor or trigger.
-    targets: tuple[str, ...]
-    failures: tuple[str, ...]
-    #: ``fetch(hook, id)`` / ``afetch(hook, id)``: the response model (sync / coroutine).
-    fetch: Callable[[Any, str], Any]
-    afetch: Callable[[Any, str], Any]
-    #: The model as the dict events carry.
-    info: Callable[[Any], dict[str, Any]]
+    :param label: ``Ray cluster`` / ``Ray job``: how log lines and messages name it.
+    :param state_key: The key of its state in :func:`cluster_info` / :func:`job_info`.
+    :param id_key: The key of its id in events and trigger kwargs, and the argument naming it.
+    :param event_key: The key of the resource dict in events.
+    :param known: The states the provider knows (others are logged as unknown, and waited on).
+    :param targets: The default target states of a wait, a sensor or a trigger.
+    :param failures: The default failure states.
+    :param fetch: ``fetch(hook, id)``: the response model, with the sync hook.
+    :param afetch: ``afetch(hook, id)``: a coroutine giving the response model.
+    :param info: The model as the dict events carry.
+    """
+
+    __slots__ = ("label", "state_key", "id_key", "event_key", "known", "targets", "failures", "fetch", "afetch", "info")
+
+    def __init__(
+        self,
+        label: str,
+        state_key: str,
+        id_key: str,
+        event_key: str,
+        known: Collection[str],
+        targets: tuple[str, ...],
+        failures: tuple[str, ...],
+        fetch: Callable[[Any, str], Any],
+        afetch: Callable[[Any, str], Any],
+        info: Callable[[Any], dict[str, Any]],
+    ) -> None:
+        self.label, self.state_key, self.id_key, self.event_key = label, state_key, id_key, event_key
+        self.known, self.targets, self.failures = known, targets, failures
+        self.fetch, self.afetch, self.info = fetch, afetch, info
+
+    def __repr__(self) -> str:
+        return f"ResourceKind({self.label!r})"
 
 
 # fields: label, state_key, id_key, event_key, known, targets, failures, fetch, afetch, info
@@ -162,6 +179,8 @@ def read_event(kind: ResourceKind, event: Mapping[str, Any]) -> tuple[str, str |
 def push_cluster_xcoms(context: Mapping[str, Any], cluster_id: str, cluster: Mapping[str, Any], log: Any) -> None:
     """Push ``clusterId``, ``jobUrl``, ``jobUrlInner``, ``grpcEndpoint`` and ``dashboardUrl``
     (without its token; never the submit token) and log the endpoints."""
+    from airflow_provider_emr_ray.redaction import mask_url, strip_url_secrets
+
     ti = context["ti"]
     values = {key: cluster.get(key) for key in CLUSTER_XCOM_KEYS}
     values["clusterId"] = cluster_id
@@ -189,6 +208,8 @@ def push_job_xcoms(
 ) -> None:
     """Push ``keys`` of ``job`` (a :func:`job_info` dict; with ``only_present`` the empty ones
     are left out) and log what the job cost and where its dashboard is."""
+    from airflow_provider_emr_ray.redaction import mask_url, strip_url_secrets
+
     ti = context["ti"]
     values = {key: job.get(key) for key in keys}
     if "tags" in values:

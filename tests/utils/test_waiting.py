@@ -13,7 +13,8 @@ import pytest
 from airflow_provider_emr_ray.exceptions import EmrRayAuthError, EmrRayConnectionError, EmrRayThrottlingError
 from airflow_provider_emr_ray.states import WaitOutcome
 from airflow_provider_emr_ray.utils.resources import CLUSTER, JOB
-from airflow_provider_emr_ray.utils.waiting import Wait, WaitingMixin
+from airflow_provider_emr_ray.utils.waiting import Wait
+from airflow_provider_emr_ray.utils.waiting_args import WaitingMixin
 from tests.operators.fakes import ScriptedHook
 
 LOG = logging.getLogger("test-wait")
