@@ -681,15 +681,45 @@ class _Resource(_ResponseModel):
     to_xcom = public_dict
 
 
-class RayCluster(_Resource):
-    """A Ray cluster (GetRayCluster; ListRayCluster items carry a subset). Times are epoch ms."""
+class _ClusterFields(_Model):
+    """Fields a cluster has in both directions (CreateRayCluster's body and GetRayCluster's answer)."""
 
-    request_id: str | None = None
-    cluster_id: str | None = None
     name: str | None = None
     description: str | None = None
     display_release_version: str | None = None
     network_service_name: str | None = None
+    volume_ids: list[str] | None = None
+    extra_param: str | None = None
+
+
+class _JobFields(_Model):
+    """Fields a job has in both directions (SubmitRayJob's body and GetRayJob's answer)."""
+
+    entrypoint: str | None = None
+    name: str | None = None
+    cluster_id: str | None = None
+    display_release_version: str | None = None
+    network_service_name: str | None = None
+    runtime_env_json: str | None = None
+    working_dir: str | None = None
+    metadata_json: str | None = None
+    submission_mode: str | None = None
+    entrypoint_num_cpus: str | None = None
+    entrypoint_num_gpus: str | None = None
+    entrypoint_memory: str | None = None
+    entrypoint_resources: str | None = None
+    shutdown_after_job_finishes: bool | None = None
+    ttl_seconds_after_finished: int | None = None
+    active_deadline_seconds: int | None = None
+    volume_ids: list[str] | None = None
+    extra_param: str | None = None
+
+
+class RayCluster(_Resource, _ClusterFields):
+    """A Ray cluster (GetRayCluster; ListRayCluster items carry a subset). Times are epoch ms."""
+
+    request_id: str | None = None
+    cluster_id: str | None = None
     state: ClusterState | str | None = None
     message: str | None = None
     creator: str | None = None
@@ -702,8 +732,6 @@ class RayCluster(_Resource):
     start_time: int | None = None
     modified_time: int | None = None
     modified: bool | None = None
-    extra_param: str | None = None
-    volume_ids: list[str] | None = None
     #: Full URL including its ``token=`` query (masked in repr()/str(), stripped by public_dict()).
     dashboard_url: str | None = None
     job_url: str | None = None
@@ -734,41 +762,23 @@ class RayCluster(_Resource):
         return self.state in CLUSTER_FAILURE_STATES
 
 
-class RayJob(_Resource):
+class RayJob(_Resource, _JobFields):
     """A Ray job (GetRayJob; a ListRayJob item carries a subset). Times are epoch ms."""
 
     request_id: str | None = None
     submission_id: str | None = None
-    cluster_id: str | None = None
-    name: str | None = None
     status: RayJobStatus | str | None = None
     message: str | None = None
-    entrypoint: str | None = None
     tags: list[TagInfo] | None = None
-    display_release_version: str | None = None
     submit_time: int | None = None
     start_time: int | None = None
     end_time: int | None = None
     #: Seconds.
     duration: int | None = None
-    network_service_name: str | None = None
-    runtime_env_json: str | None = None
-    working_dir: str | None = None
-    submission_mode: str | None = None
-    metadata_json: str | None = None
-    entrypoint_num_cpus: str | None = None
-    entrypoint_num_gpus: str | None = None
-    entrypoint_memory: str | None = None
-    entrypoint_resources: str | None = None
-    shutdown_after_job_finishes: bool | None = None
-    ttl_seconds_after_finished: int | None = None
-    active_deadline_seconds: int | None = None
-    volume_ids: list[str] | None = None
     backoff_limit: int | None = None
     head_spec: HeadSpecInfo | None = None
     #: ``workerSpecs`` (plural) in job responses.
     worker_specs: list[WorkerSpecInfo] | None = None
-    extra_param: str | None = None
     creator_name: str | None = None
     #: Full URL including its ``token=`` query (masked in repr()/str(), stripped by public_dict()).
     dashboard_url: str | None = None
@@ -821,20 +831,16 @@ class RayJob(_Resource):
 # --------------------------------------------------------------------------------------------
 
 
-class RayClusterConfig(_RequestModel):
+class RayClusterConfig(_RequestModel, _ClusterFields):
     """Body of CreateRayCluster / UpdateRayCluster (strict).
 
     ``extra_fields`` holds wire-named fields this release does not model, sent verbatim.
     """
 
-    name: str | None = None
-    description: str | None = None
-    display_release_version: str | None = None
-    network_service_name: str | None = None
+    model_config = _REQUEST_CONFIG
+
     head_spec: HeadSpec | None = None
     worker_spec: list[WorkerSpec] | None = None
-    volume_ids: list[str] | None = None
-    extra_param: str | None = None
     extra_fields: dict[str, Any] | None = None
 
     @field_validator("name")
@@ -855,34 +861,18 @@ class RayClusterConfig(_RequestModel):
         return _json_object_str(value, "extra_param (extraParam)")
 
 
-class RayJobConfig(_RequestModel):
+class RayJobConfig(_RequestModel, _JobFields):
     """Body of SubmitRayJob (strict). ``tags`` accepts what :func:`airflow_provider_emr_ray.tags.normalize`
     accepts (a dict, a list of ``{key, value}`` dicts or of :class:`Tag`).
 
     ``extra_fields`` holds wire-named fields this release does not model, sent verbatim.
     """
 
-    entrypoint: str | None = None
-    name: str | None = None
-    cluster_id: str | None = None
-    display_release_version: str | None = None
-    network_service_name: str | None = None
+    model_config = _REQUEST_CONFIG
+
     tags: list[Tag] | None = None
-    runtime_env_json: str | None = None
-    working_dir: str | None = None
-    metadata_json: str | None = None
-    submission_mode: str | None = None
-    entrypoint_num_cpus: str | None = None
-    entrypoint_num_gpus: str | None = None
-    entrypoint_memory: str | None = None
-    entrypoint_resources: str | None = None
-    shutdown_after_job_finishes: bool | None = None
-    ttl_seconds_after_finished: int | None = None
-    active_deadline_seconds: int | None = None
     head_spec: HeadSpec | None = None
     worker_spec: list[WorkerSpec] | None = None
-    volume_ids: list[str] | None = None
-    extra_param: str | None = None
     extra_fields: dict[str, Any] | None = None
 
     @field_validator("name")
