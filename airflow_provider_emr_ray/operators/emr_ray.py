@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ from airflow_provider_emr_ray.utils.waiting_args import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_emr_ray.utils.resources import ResourceKind
     from airflow_provider_emr_ray.utils.waiting import Wait
 
 __all__ = [
@@ -137,6 +138,29 @@ class EmrRayWaitingOperator(WaitingMixin, EmrRayBaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self._init_waiting(wait_for_completion, deferrable, poll_interval, max_wait, max_transient_errors)
+
+    def _new_wait(
+        self, context: Mapping[str, Any], kind: ResourceKind, resource_id: str, targets: Iterable[str], failures: Iterable[str]
+    ) -> tuple[Wait, bool]:
+        """A wait starting now, and whether its deadline is the task's ``execution_timeout``
+        (rather than ``max_wait``)."""
+        from airflow_provider_emr_ray.utils.clock import deadline_after, earliest, execution_deadline
+        from airflow_provider_emr_ray.utils.waiting import Wait
+
+        by_max_wait = deadline_after(self.max_wait)
+        by_exec = execution_deadline(context, getattr(self, "execution_timeout", None))
+        deadline = earliest(by_max_wait, by_exec)
+        wait = Wait(
+            kind,
+            resource_id,
+            log=self.log,  # type: ignore[attr-defined]
+            targets=targets,
+            failures=failures,
+            poll_interval=self.poll_interval,
+            deadline=deadline,
+            max_transient_errors=self.max_transient_errors,
+        )
+        return wait, deadline is not None and deadline == by_exec
 
     def _defer_wait(self, wait: Wait, trigger: Any, **kwargs: Any) -> None:
         """Continue ``wait`` in the triggerer; ``execute_complete(**kwargs)`` resumes."""

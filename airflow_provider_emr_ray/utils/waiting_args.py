@@ -6,17 +6,12 @@ Loaded when a DAG file imports the operators; the poll step itself
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import conf
 
 from airflow_provider_emr_ray.utils.validation import non_negative_int, positive_seconds, validation_error
 
-if TYPE_CHECKING:
-    from airflow_provider_emr_ray.utils.resources import ResourceKind
-    from airflow_provider_emr_ray.utils.waiting import Wait
 
 #: Transient errors (throttling, 5xx, connection) tolerated in a row while waiting, on top of
 #: the hook's own retries, before a wait gives up.
@@ -64,26 +59,3 @@ class WaitingMixin:
         self.poll_interval = interval
         self.max_wait = positive_seconds("max_wait", max_wait)
         self.max_transient_errors = non_negative_int("max_transient_errors", max_transient_errors)
-
-    def _new_wait(
-        self, context: Mapping[str, Any], kind: ResourceKind, resource_id: str, targets: Iterable[str], failures: Iterable[str]
-    ) -> tuple[Wait, bool]:
-        """A wait starting now, and whether its deadline is the task's ``execution_timeout``
-        (rather than ``max_wait``)."""
-        from airflow_provider_emr_ray.utils.clock import deadline_after, earliest, execution_deadline
-        from airflow_provider_emr_ray.utils.waiting import Wait
-
-        by_max_wait = deadline_after(self.max_wait)
-        by_exec = execution_deadline(context, getattr(self, "execution_timeout", None))
-        deadline = earliest(by_max_wait, by_exec)
-        wait = Wait(
-            kind,
-            resource_id,
-            log=self.log,  # type: ignore[attr-defined]
-            targets=targets,
-            failures=failures,
-            poll_interval=self.poll_interval,
-            deadline=deadline,
-            max_transient_errors=self.max_transient_errors,
-        )
-        return wait, deadline is not None and deadline == by_exec
