@@ -118,10 +118,12 @@ def test_trigger_kwargs_continue_the_same_wait() -> None:
 def test_waiting_mixin_deadline_is_the_earlier_of_max_wait_and_execution_timeout() -> None:
     from datetime import timedelta
 
+    from airflow_provider_emr_ray.operators.emr_ray import EmrRayWaitingOperator
     from tests.operators.fakes import FakeTI
 
     class Op(WaitingMixin):
         log = LOG
+        _new_wait = EmrRayWaitingOperator._new_wait  # the operators' base builds the wait
 
     op = Op()
     op._init_waiting(True, False, timedelta(seconds=2), 600, 3)
