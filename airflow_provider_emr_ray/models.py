@@ -45,7 +45,6 @@ Only pydantic, the standard library and the package's standard-library modules a
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -71,6 +70,7 @@ from pydantic_core import PydanticCustomError
 
 from airflow_provider_emr_ray import redaction
 from airflow_provider_emr_ray import tags as tag_rules
+from airflow_provider_emr_ray.jsontext import json_object_text, lenient_text
 from airflow_provider_emr_ray.limits import MAX_CLUSTER_NAME_LENGTH, MAX_JOB_NAME_LENGTH, MAX_WORKER_GROUPS
 from airflow_provider_emr_ray.states import (
     CLUSTER_FAILURE_STATES,
@@ -452,24 +452,10 @@ def _memory_str(value: Any, field: str) -> str | None:
 
 def _json_object_str(value: Any, field: str) -> Any:
     """Strict: a dict, or a string holding a JSON object, as the compact wire string."""
-    if value is None or isinstance(value, dict):
-        return _json_str(value)
-    if not isinstance(value, str):
-        raise ValueError(f"{field} must be a dict or a JSON object string, got {type(value).__name__}")
     try:
-        parsed = json.loads(value)
+        return json_object_text(value)
     except ValueError as err:
-        raise ValueError(f"{field} must be a JSON object: {err}") from None
-    if not isinstance(parsed, dict):
-        raise ValueError(f"{field} must be a JSON object, got {type(parsed).__name__}")
-    return value
-
-
-def _json_str(value: Any) -> Any:
-    """``dict``/``list`` become a compact JSON string (the wire carries JSON strings)."""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return value
+        raise ValueError(f"{field} {err}") from None
 
 
 def _at_least(value: int | None, minimum: int, field: str) -> int | None:
@@ -537,7 +523,7 @@ class _SpecFields(_Model):
     @field_validator("env", "ray_start_params", mode="before")
     @classmethod
     def _json_fields(cls, value: Any) -> Any:
-        return _json_str(value)
+        return lenient_text(value)
 
 
 class HeadSpecInfo(_SpecFields, _ResponseModel):
@@ -751,7 +737,7 @@ class RayCluster(_Resource, _ClusterFields):
     @field_validator("extra_param", mode="before")
     @classmethod
     def _extra_param(cls, value: Any) -> Any:
-        return _json_str(value)
+        return lenient_text(value)
 
     @property
     def is_terminal(self) -> bool:
@@ -811,7 +797,7 @@ class RayJob(_Resource, _JobFields):
     )
     @classmethod
     def _json_fields(cls, value: Any) -> Any:
-        return _json_str(value)
+        return lenient_text(value)
 
     @property
     def is_terminal(self) -> bool:

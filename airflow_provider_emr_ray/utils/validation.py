@@ -9,7 +9,6 @@ starts, before any API call (:func:`validate_request`). Every failure is an
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -61,19 +60,12 @@ def check_mapping(field: str, value: Any) -> None:
 
 def json_object(field: str, value: Any) -> str | None:
     """A dict, or a string holding a JSON object, as the compact JSON string the API wants."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            parsed = json.loads(value)
-        except ValueError as exc:
-            raise validation_error(field, f"is not valid JSON: {exc}") from None
-        if not isinstance(parsed, dict):
-            raise validation_error(field, "must be a JSON object")
-        return value
-    if isinstance(value, Mapping):
-        return json.dumps(dict(value), separators=(",", ":"), ensure_ascii=False)
-    raise validation_error(field, f"must be a dict or a JSON string, not {type(value).__name__}")
+    from airflow_provider_emr_ray.jsontext import json_object_text
+
+    try:
+        return json_object_text(value)
+    except ValueError as err:
+        raise validation_error(field, str(err)) from None
 
 
 def positive_seconds(field: str, value: float | timedelta | None) -> float | None:
