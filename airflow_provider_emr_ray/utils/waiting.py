@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import timedelta
 from typing import Any
 
 from airflow_provider_emr_ray.states import WaitOutcome
 from airflow_provider_emr_ray.utils.clock import format_duration, now
 from airflow_provider_emr_ray.utils.resources import ResourceKind, wait_event
 from airflow_provider_emr_ray.utils.waiting_args import DEFAULT_MAX_TRANSIENT_ERRORS, DEFAULT_POLL_INTERVAL
+
 
 def is_transient(exc: BaseException) -> bool:
     """Whether polling again may succeed: throttling, a 5xx answer, a connection failure."""
