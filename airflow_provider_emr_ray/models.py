@@ -70,6 +70,7 @@ from pydantic_core import PydanticCustomError
 
 from airflow_provider_emr_ray import redaction
 from airflow_provider_emr_ray import tags as tag_rules
+from airflow_provider_emr_ray.checks import validation_error as _error
 from airflow_provider_emr_ray.jsontext import json_object_text, lenient_text
 from airflow_provider_emr_ray.limits import MAX_CLUSTER_NAME_LENGTH, MAX_JOB_NAME_LENGTH, MAX_WORKER_GROUPS
 from airflow_provider_emr_ray.states import (
@@ -121,12 +122,6 @@ __all__ = [
     "to_wire",
     "to_wire_list",
 ]
-
-
-def _error(field: str, rule: str) -> EmrRayValidationError:
-    from airflow_provider_emr_ray.exceptions import EmrRayValidationError
-
-    return EmrRayValidationError(field, rule)
 
 
 # --------------------------------------------------------------------------------------------
@@ -397,7 +392,6 @@ class _RequestModel(_Model):
         return data
 
 
-
 # --------------------------------------------------------------------------------------------
 # Field rules (shared by the strict models)
 # --------------------------------------------------------------------------------------------
@@ -480,7 +474,6 @@ def _check_worker_groups(groups: list[Any] | None) -> list[Any] | None:
             raise ValueError(f"worker group names (groupName) must be unique: {name!r} is repeated")
         seen.add(name)
     return groups
-
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from airflow_provider_emr_ray.checks import validation_error as _error
 from airflow_provider_emr_ray.limits import MAX_TAG_KEY_LENGTH, MAX_TAG_VALUE_LENGTH
 
 __all__ = [
@@ -30,12 +31,6 @@ __all__ = [
 WORKFLOW_ID = "workflowId"
 #: The tags that identify the Airflow task instance that submitted a job.
 AIRFLOW_IDENTITY_KEYS = ("airflow_dag_id", "airflow_run_id", "airflow_task_id", "airflow_map_index")
-
-
-def _error(field: str, rule: str) -> Exception:
-    from airflow_provider_emr_ray.exceptions import EmrRayValidationError
-
-    return EmrRayValidationError(field, rule)
 
 
 def _pairs(tags: Any, field: str) -> Iterable[tuple[str, Any, Any]]:

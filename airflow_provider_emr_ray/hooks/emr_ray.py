@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from airflow.sdk import BaseHook
 
 from airflow_provider_emr_ray import version_compat
+from airflow_provider_emr_ray.checks import non_negative_int, positive_seconds
 from airflow_provider_emr_ray.client.actions import regional_endpoint
 from airflow_provider_emr_ray.client.exchange import (
     CRED,
@@ -63,28 +64,6 @@ MAX_PAGES = 10_000
 
 _sleep = time.sleep  # module-level so tests can replace the hook's pauses alone
 _asleep = asyncio.sleep
-
-
-def _positive_number(field_name: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise EmrRayValidationError(field_name, f"must be a positive number of seconds, got {value!r}") from None
-    if number <= 0:
-        raise EmrRayValidationError(field_name, f"must be a positive number of seconds, got {value!r}")
-    return number
-
-
-def _non_negative_int(field_name: str, value: Any) -> int:
-    if isinstance(value, bool):
-        raise EmrRayValidationError(field_name, f"must be an integer ≥ 0, got {value!r}")
-    try:
-        number = int(str(value))
-    except ValueError:
-        raise EmrRayValidationError(field_name, f"must be an integer ≥ 0, got {value!r}") from None
-    if number < 0:
-        raise EmrRayValidationError(field_name, f"must be an integer ≥ 0, got {value!r}")
-    return number
 
 
 def _require_id(field_name: str, value: Any) -> str:
@@ -284,13 +263,13 @@ class EmrRayHook(BaseHook):
             )
         # The UI form saves empty extras as null: null means "the default".
         timeout = self._timeout if self._timeout is not None else extra.get("timeout")
-        timeout = DEFAULT_TIMEOUT if timeout is None else _positive_number("timeout", timeout)
+        timeout = DEFAULT_TIMEOUT if timeout is None else positive_seconds("timeout", timeout, text=True)
         if self._retry_policy is not None:
             policy = self._retry_policy
         else:
             retries = self._max_retries if self._max_retries is not None else extra.get("max_retries")
             policy = RetryPolicy(
-                max_retries=DEFAULT_MAX_RETRIES if retries is None else _non_negative_int("max_retries", retries)
+                max_retries=DEFAULT_MAX_RETRIES if retries is None else non_negative_int("max_retries", retries, text=True)
             )
         provider = self._credential_provider or _shared_provider(login, password, extra)
         return Settings(

@@ -10,14 +10,22 @@ starts, before any API call (:func:`validate_request`). Every failure is an
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
-def validation_error(field: str, rule: str) -> Exception:
-    """The error for argument ``field`` breaking ``rule`` (exceptions imported on first use)."""
-    from airflow_provider_emr_ray.exceptions import EmrRayValidationError
+from airflow_provider_emr_ray.checks import non_negative_int, positive_seconds, validation_error
 
-    return EmrRayValidationError(field, rule)
+__all__ = [
+    "check_list",
+    "check_mapping",
+    "checkable",
+    "is_templated",
+    "json_object",
+    "non_negative_int",
+    "positive_seconds",
+    "required",
+    "validate_request",
+    "validation_error",
+]
 
 
 def is_templated(value: Any) -> bool:
@@ -66,23 +74,6 @@ def json_object(field: str, value: Any) -> str | None:
         return json_object_text(value)
     except ValueError as err:
         raise validation_error(field, str(err)) from None
-
-
-def positive_seconds(field: str, value: float | timedelta | None) -> float | None:
-    """Seconds (a number or a timedelta) as a float > 0; None stays None."""
-    if value is None:
-        return None
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
-        raise validation_error(field, f"must be a number of seconds > 0 (or a timedelta), got {value!r}")
-    return float(seconds)
-
-
-def non_negative_int(field: str, value: Any) -> int:
-    """An integer ≥ 0."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise validation_error(field, f"must be an integer >= 0, got {value!r}")
-    return value
 
 
 def validate_request(model_name: str, fields: Mapping[str, Any]) -> None:
