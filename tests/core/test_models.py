@@ -48,7 +48,7 @@ from airflow_provider_emr_ray.models import (
     to_wire_list,
 )
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 def load(name: str) -> dict:
