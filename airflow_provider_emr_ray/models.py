@@ -83,8 +83,11 @@ from airflow_provider_emr_ray.states import (
     RayJobStatus,
 )
 from airflow_provider_emr_ray.suggest import did_you_mean
+from airflow_provider_emr_ray.timestamps import from_epoch_ms
 
 if TYPE_CHECKING:
+    import pendulum
+
     from airflow_provider_emr_ray.exceptions import EmrRayValidationError
 
 log = logging.getLogger(__name__)
@@ -740,6 +743,21 @@ class RayCluster(_Resource, _ClusterFields):
     def is_failed(self) -> bool:
         return self.state in CLUSTER_FAILURE_STATES
 
+    @property
+    def created_at(self) -> pendulum.DateTime | None:
+        """``createTime`` as a UTC ``DateTime``."""
+        return from_epoch_ms(self.create_time)
+
+    @property
+    def started_at(self) -> pendulum.DateTime | None:
+        """``startTime`` as a UTC ``DateTime``."""
+        return from_epoch_ms(self.start_time)
+
+    @property
+    def modified_at(self) -> pendulum.DateTime | None:
+        """``modifiedTime`` as a UTC ``DateTime``."""
+        return from_epoch_ms(self.modified_time)
+
 
 class RayJob(_Resource, _JobFields):
     """A Ray job (GetRayJob; a ListRayJob item carries a subset). Times are epoch ms."""
@@ -803,6 +821,21 @@ class RayJob(_Resource, _JobFields):
     @property
     def tags_dict(self) -> dict[str, str]:
         return tag_rules.from_wire(self.tags)
+
+    @property
+    def submitted_at(self) -> pendulum.DateTime | None:
+        """``submitTime`` as a UTC ``DateTime``."""
+        return from_epoch_ms(self.submit_time)
+
+    @property
+    def started_at(self) -> pendulum.DateTime | None:
+        """``startTime`` as a UTC ``DateTime``."""
+        return from_epoch_ms(self.start_time)
+
+    @property
+    def ended_at(self) -> pendulum.DateTime | None:
+        """``endTime`` as a UTC ``DateTime``."""
+        return from_epoch_ms(self.end_time)
 
 
 # --------------------------------------------------------------------------------------------

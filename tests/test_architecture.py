@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 
 #: Lowest first. A module may import modules of its own layer and of lower layers only.
 LAYERS: list[tuple[str, ...]] = [
-    ("", "states", "limits", "suggest", "jsontext", "checks", "version_compat", "exceptions", "get_provider_info"),
+    ("", "states", "limits", "suggest", "jsontext", "checks", "timestamps", "version_compat", "exceptions", "get_provider_info"),
     ("tags", "redaction"),
     ("client",),
     ("models",),

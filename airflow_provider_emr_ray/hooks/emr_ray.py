@@ -48,6 +48,7 @@ from airflow_provider_emr_ray.exceptions import EmrRayError, EmrRayValidationErr
 from airflow_provider_emr_ray.hooks.specs import ClusterSpec, JobSpec, check_keywords
 from airflow_provider_emr_ray.limits import MAX_CLUSTER_NAME_LENGTH, MAX_PAGE_SIZE
 from airflow_provider_emr_ray.redaction import mask
+from airflow_provider_emr_ray.timestamps import to_epoch_ms
 
 if TYPE_CHECKING:
     import httpx
@@ -72,28 +73,6 @@ def _require_id(field_name: str, value: Any) -> str:
     if value != value.strip() or "/" in value:
         raise EmrRayValidationError(field_name, f"must not contain '/' or surrounding spaces, got {value!r}")
     return value
-
-
-def _epoch_ms(field_name: str, value: datetime | int | None) -> int | None:
-    """Epoch milliseconds of an aware ``datetime`` (a pendulum ``DateTime`` included) or of
-    epoch milliseconds given as a number."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        if value.utcoffset() is None:
-            raise EmrRayValidationError(
-                field_name, "a naive datetime is ambiguous: give a timezone-aware datetime or epoch milliseconds"
-            )
-        import pendulum
-
-        moment = pendulum.instance(value)
-        if moment.int_timestamp >= 0:
-            return moment.int_timestamp * 1000 + moment.microsecond // 1000
-    elif isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-        return int(value)
-    raise EmrRayValidationError(
-        field_name, f"must be a timezone-aware datetime or epoch milliseconds (from 1970 on), got {value!r}"
-    )
 
 
 def _page_size(value: Any) -> int:
@@ -471,8 +450,8 @@ class EmrRayHook(BaseHook):
     ) -> Plan:  # fmt: skip
         from airflow_provider_emr_ray.models import RayJob
 
-        start = _epoch_ms("submit_time_start", submit_time_start)
-        end = _epoch_ms("submit_time_end", submit_time_end)
+        start = to_epoch_ms("submit_time_start", submit_time_start)
+        end = to_epoch_ms("submit_time_end", submit_time_end)
         if start is not None and end is not None and start > end:
             raise EmrRayValidationError("submit_time_start", "must not be after submit_time_end")
         window = {k: v for k, v in (("startTime", start), ("endTime", end)) if v is not None} or None
