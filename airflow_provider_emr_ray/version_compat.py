@@ -19,6 +19,7 @@ __all__ = [
     "amask_secret",
     "mask_secret",
     "preset_connections",
+    "sensor_never_fails",
 ]
 
 
@@ -83,3 +84,9 @@ def aget_connection(conn_id: str, get_connection: Callable[[str], Any]) -> Any:
     if native is not None:
         return native(conn_id)
     return asyncio.to_thread(get_connection, conn_id)
+
+
+def sensor_never_fails(sensor: Any) -> bool:
+    """A sensor's ``never_fail`` (skip on any failure); False where this Airflow's
+    ``BaseSensorOperator`` has no such argument."""
+    return bool(getattr(sensor, "never_fail", False))

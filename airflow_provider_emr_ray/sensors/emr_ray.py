@@ -137,7 +137,9 @@ class EmrRayBaseSensor(ConnectionOperator, BaseSensorOperator):
             if self.poke(context):
                 return None
         except AirflowException as exc:
-            if self.soft_fail or self.never_fail:
+            from airflow_provider_emr_ray.version_compat import sensor_never_fails
+
+            if self.soft_fail or sensor_never_fails(self):
                 raise AirflowSkipException(f"Skipping ({'soft_fail' if self.soft_fail else 'never_fail'}): {exc}") from exc
             raise
         from airflow_provider_emr_ray.utils.clock import deadline_after, defer_timeout
