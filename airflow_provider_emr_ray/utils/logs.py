@@ -12,8 +12,6 @@ from typing import Any
 
 from airflow_provider_emr_ray.redaction import redact_text
 
-#: Lines of the driver log copied into the task log when a job fails (``log_tail_lines``).
-LOG_TAIL_LINES = 50
 _LOG_SUFFIXES = (".log", ".out", ".txt")
 
 
