@@ -114,7 +114,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider to Airflow (``airflow providers list``, the connection form, ...)."""
-    from airflow_provider_emr_ray import __version__
+    from airflow_provider_emr_ray import CONN_TYPE, __version__
 
     return {
         "package-name": "airflow-provider-emr-ray",
@@ -136,7 +136,7 @@ def get_provider_info() -> dict[str, Any]:
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_emr_ray.hooks.emr_ray.EmrRayHook",
-                "connection-type": "emr_ray",
+                "connection-type": CONN_TYPE,
                 "hook-name": "Alibaba Cloud EMR Serverless Ray",
                 "conn-fields": CONN_FIELDS,
                 "ui-field-behaviour": UI_FIELD_BEHAVIOUR,

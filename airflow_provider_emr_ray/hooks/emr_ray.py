@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_emr_ray import version_compat
+from airflow_provider_emr_ray import CONN_TYPE, DEFAULT_CONN_ID, version_compat
 from airflow_provider_emr_ray.checks import non_negative_int, positive_seconds
 from airflow_provider_emr_ray.client.actions import regional_endpoint
 from airflow_provider_emr_ray.client.exchange import (
@@ -183,8 +183,8 @@ class EmrRayHook(BaseHook):
     """
 
     conn_name_attr = "emr_ray_conn_id"
-    default_conn_name = "emr_ray_default"
-    conn_type = "emr_ray"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
     hook_name = "Alibaba Cloud EMR Serverless Ray"
 
     def __init__(

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_emr_ray import DEFAULT_CONN_ID
+
 if TYPE_CHECKING:
     from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
 
-#: The connection used when none is named.
-DEFAULT_CONN_ID = "emr_ray_default"
 #: The connection arguments an operator or sensor templates.
 CONNECTION_TEMPLATE_FIELDS = ("region_id", "workspace_id")
 
