@@ -646,6 +646,16 @@ class RayClusterInstance(_ResponseModel):
     create_time: int | None = None
 
 
+def _utc_time(field: str) -> Any:
+    """A read-only property: the epoch-millisecond field ``field`` as a UTC ``DateTime``
+    (:func:`~airflow_provider_emr_ray.timestamps.from_epoch_ms`; None when absent)."""
+
+    def get(self: BaseModel) -> pendulum.DateTime | None:
+        return from_epoch_ms(getattr(self, field))
+
+    return property(get, doc=f"``{to_camel(field)}`` as a UTC ``DateTime``.")
+
+
 class _Resource(_ResponseModel):
     """A cluster or a job: a service resource with a form safe for XCom and logs."""
 
@@ -743,20 +753,10 @@ class RayCluster(_Resource, _ClusterFields):
     def is_failed(self) -> bool:
         return self.state in CLUSTER_FAILURE_STATES
 
-    @property
-    def created_at(self) -> pendulum.DateTime | None:
-        """``createTime`` as a UTC ``DateTime``."""
-        return from_epoch_ms(self.create_time)
-
-    @property
-    def started_at(self) -> pendulum.DateTime | None:
-        """``startTime`` as a UTC ``DateTime``."""
-        return from_epoch_ms(self.start_time)
-
-    @property
-    def modified_at(self) -> pendulum.DateTime | None:
-        """``modifiedTime`` as a UTC ``DateTime``."""
-        return from_epoch_ms(self.modified_time)
+    #: ``createTime``, ``startTime`` and ``modifiedTime`` as UTC ``DateTime`` objects.
+    created_at = _utc_time("create_time")
+    started_at = _utc_time("start_time")
+    modified_at = _utc_time("modified_time")
 
 
 class RayJob(_Resource, _JobFields):
@@ -822,20 +822,10 @@ class RayJob(_Resource, _JobFields):
     def tags_dict(self) -> dict[str, str]:
         return tag_rules.from_wire(self.tags)
 
-    @property
-    def submitted_at(self) -> pendulum.DateTime | None:
-        """``submitTime`` as a UTC ``DateTime``."""
-        return from_epoch_ms(self.submit_time)
-
-    @property
-    def started_at(self) -> pendulum.DateTime | None:
-        """``startTime`` as a UTC ``DateTime``."""
-        return from_epoch_ms(self.start_time)
-
-    @property
-    def ended_at(self) -> pendulum.DateTime | None:
-        """``endTime`` as a UTC ``DateTime``."""
-        return from_epoch_ms(self.end_time)
+    #: ``submitTime``, ``startTime`` and ``endTime`` as UTC ``DateTime`` objects.
+    submitted_at = _utc_time("submit_time")
+    started_at = _utc_time("start_time")
+    ended_at = _utc_time("end_time")
 
 
 # --------------------------------------------------------------------------------------------
