@@ -7,7 +7,7 @@ in these messages.
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException
 
 
 class EmrRayError(AirflowException):

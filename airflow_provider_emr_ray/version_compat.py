@@ -1,7 +1,20 @@
 """What differs between Airflow 3 releases: the one module that knows.
 
 Every other module asks here instead of probing Airflow with ``try/except ImportError`` or
-``getattr`` itself, so supporting another release line means changing this file alone.
+``getattr`` itself, so supporting another release line means changing this file alone. Names that
+only moved between releases (``BaseHook``, ``conf``, the exceptions, ``mask_secret`` ...) are
+imported from ``airflow.providers.common.compat.sdk``, which resolves them for the running Airflow;
+what that package does not cover (a behaviour, a name it does not map) is answered here.
+
+Supported: Airflow 3.0 to 3.3. What differs (each checked against the release itself):
+
+- 3.0: ``airflow.sdk`` has no ``BaseHook``/``conf``; exceptions live in ``airflow.exceptions``;
+  ``BaseHook`` has no ``aget_connection``; the task-state query takes no ``map_index``.
+- 3.1: ``BaseHook.aget_connection``; ``get_task_states(map_index=...)``.
+- 3.2: ``airflow.sdk.exceptions`` holds every task exception (``TaskDeferralTimeout`` too); the
+  UI builds the connection form from provider info's ``conn-fields``.
+- 3.3: the triggerer calls a trigger's ``on_kill`` when a user kills a deferred task;
+  ``amask_secret``; connection tests run with preset connections.
 Nothing is imported from Airflow when this module is imported (DAG files import the operators,
 and so this module, on every parse): each helper imports what it needs on first call.
 """
@@ -14,12 +27,17 @@ from collections.abc import Callable
 from typing import Any
 
 __all__ = [
+    "AIRFLOW_V_3_1_PLUS",
+    "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
     "aget_connection",
     "amask_secret",
+    "atask_instance_state",
     "mask_secret",
     "preset_connections",
     "sensor_never_fails",
+    "task_deferral_timeout",
+    "triggerer_calls_on_kill",
 ]
 
 
@@ -41,28 +59,49 @@ def _at_least(major: int, minor: int) -> bool:
     return airflow_version() >= (major, minor, 0)
 
 
+#: Airflow 3.1 and newer (``BaseHook.aget_connection``, task states per map index).
+AIRFLOW_V_3_1_PLUS: Callable[[], bool] = functools.partial(_at_least, 3, 1)
+#: Airflow 3.2 and newer (``conn-fields`` connection forms, ``airflow.sdk.exceptions`` complete).
+AIRFLOW_V_3_2_PLUS: Callable[[], bool] = functools.partial(_at_least, 3, 2)
 #: Airflow 3.3 and newer: the triggerer calls a trigger's ``on_kill`` when a user kills a
-#: deferred task; ``amask_secret`` and ``BaseHook.aget_connection`` exist.
+#: deferred task; ``amask_secret`` exists.
 AIRFLOW_V_3_3_PLUS: Callable[[], bool] = functools.partial(_at_least, 3, 3)
+
+
+def triggerer_calls_on_kill() -> bool:
+    """Whether this Airflow's triggerer calls ``BaseTrigger.on_kill`` when a user marks a deferred
+    task failed/success or clears it (3.3 and newer). Before that, a trigger only sees its
+    ``run()`` cancelled, and must ask for its task's state itself (:func:`atask_instance_state`)."""
+    return AIRFLOW_V_3_3_PLUS()
 
 
 def mask_secret(secret: str) -> None:
     """Register ``secret`` with Airflow's secrets masker (blocking)."""
-    from airflow.sdk.log import mask_secret as _mask_secret
+    from airflow.providers.common.compat.sdk import mask_secret as _mask_secret
 
     _mask_secret(secret)
 
 
 async def amask_secret(secret: str) -> None:
     """Register ``secret`` with Airflow's secrets masker without blocking the event loop
-    (``amask_secret`` where Airflow has it, else the sync call in a worker thread)."""
+    (``amask_secret`` where Airflow has it, 3.3 and newer, else the sync call in a worker thread)."""
     import airflow.sdk.log as sdk_log
 
     native = getattr(sdk_log, "amask_secret", None)
     if native is not None:
         await native(secret)
     else:
-        await asyncio.to_thread(sdk_log.mask_secret, secret)
+        await asyncio.to_thread(mask_secret, secret)
+
+
+def task_deferral_timeout() -> type[BaseException]:
+    """The exception a deferred task's resume raises when Airflow's own trigger timeout fired
+    (``airflow.sdk.exceptions`` from 3.2, ``airflow.exceptions`` before)."""
+    if AIRFLOW_V_3_2_PLUS():
+        from airflow.sdk.exceptions import TaskDeferralTimeout
+    else:
+        from airflow.exceptions import TaskDeferralTimeout
+    return TaskDeferralTimeout
 
 
 def preset_connections() -> Any:
@@ -78,12 +117,39 @@ def preset_connections() -> Any:
 def aget_connection(conn_id: str, get_connection: Callable[[str], Any]) -> Any:
     """An awaitable reading connection ``conn_id`` without blocking the event loop
     (``BaseHook.aget_connection`` where Airflow has it, else ``get_connection`` in a thread)."""
-    from airflow.sdk import BaseHook
+    if AIRFLOW_V_3_1_PLUS():
+        from airflow.providers.common.compat.sdk import BaseHook
 
-    native = getattr(BaseHook, "aget_connection", None)
-    if native is not None:
-        return native(conn_id)
+        return BaseHook.aget_connection(conn_id)
     return asyncio.to_thread(get_connection, conn_id)
+
+
+async def atask_instance_state(task_instance: Any) -> str | None:
+    """The current state of the task instance a trigger serves, asked of the Airflow API from the
+    triggerer (``None`` when it cannot be told: no task instance, a query failure, or a mapped
+    task on 3.0, whose query cannot name the map index)."""
+    if task_instance is None:
+        return None
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    map_index = getattr(task_instance, "map_index", -1)
+    if map_index is None:
+        map_index = -1
+    query: dict[str, Any] = {
+        "dag_id": task_instance.dag_id,
+        "task_ids": [task_instance.task_id],
+        "run_ids": [task_instance.run_id],
+    }
+    if AIRFLOW_V_3_1_PLUS():
+        query["map_index"] = map_index
+        key = task_instance.task_id if map_index < 0 else f"{task_instance.task_id}_{map_index}"
+    elif map_index >= 0:
+        return None
+    else:
+        key = task_instance.task_id
+    states = await asyncio.to_thread(RuntimeTaskInstance.get_task_states, **query)
+    state = (states or {}).get(task_instance.run_id, {}).get(key)
+    return None if state is None else str(getattr(state, "value", state))
 
 
 def sensor_never_fails(sensor: Any) -> bool:

@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow.sdk import BaseHook
+from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_emr_ray import CONN_TYPE, DEFAULT_CONN_ID, version_compat
 from airflow_provider_emr_ray.checks import non_negative_int, positive_seconds

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperatorLink
+from airflow.providers.common.compat.sdk import BaseOperatorLink
 
 if TYPE_CHECKING:
-    from airflow.sdk import BaseOperator
-    from airflow.sdk.types import TaskInstanceKey
+    from airflow.providers.common.compat.sdk import BaseOperator, TaskInstanceKey
 
 # The EMR Serverless Spark console: the workspace list of a region. This form is certain: it is
 # the link Alibaba Cloud's own documentation and agent skills give
@@ -35,7 +34,7 @@ def console_url(region_id: str | None, workspace_id: str | None = None) -> str:
 
 
 def _xcom_value(ti_key: TaskInstanceKey, key: str) -> Any:
-    from airflow.sdk.execution_time.xcom import XCom
+    from airflow.providers.common.compat.sdk import XCom
 
     return XCom.get_value(ti_key=ti_key, key=key)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
+from airflow.providers.common.compat.sdk import AirflowException, AirflowTaskTimeout
 
 from airflow_provider_emr_ray.links.emr_ray import EmrServerlessConsoleLink, RayDashboardLink
 from airflow_provider_emr_ray.utils.connection import CONNECTION_TEMPLATE_FIELDS, ConnectionOperator
@@ -38,7 +38,7 @@ from airflow_provider_emr_ray.utils.waiting_args import (
 )
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_emr_ray.utils.resources import ResourceKind
     from airflow_provider_emr_ray.utils.waiting import Wait
@@ -585,9 +585,10 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
 
     Killing the task (``on_kill``), or its ``execution_timeout`` / ``max_wait`` running out,
     cancels the job when ``cancel_on_kill`` is set — also while deferred: the trigger enforces
-    the deadline itself, and Airflow ≥ 3.3 calls the trigger's ``on_kill`` when a user kills a
-    deferred task (older 3.x triggerers do not: there a killed deferred task leaves the job
-    running).
+    the deadline itself, and a user killing the deferred task (mark failed / success, clear)
+    cancels the job on every Airflow 3 line: 3.3 calls the trigger's ``on_kill``; on 3.0–3.2 the
+    cancelled trigger reads its task's state and cancels the job when the task left the deferred
+    state (a triggerer restart leaves the job running for the next triggerer).
 
     When the job fails, the last lines of its driver log go into the task log, and the error
     names the job's status and message.
@@ -869,10 +870,13 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
         wait, by_exec = self._new_wait(context, JOB, submission_id, JOB.targets, JOB.failures)
         if self.deferrable:
             from airflow_provider_emr_ray.triggers.emr_ray import RayJobStatusTrigger
-            from airflow_provider_emr_ray.version_compat import AIRFLOW_V_3_3_PLUS
+            from airflow_provider_emr_ray.version_compat import triggerer_calls_on_kill
 
-            if self.cancel_on_kill and not AIRFLOW_V_3_3_PLUS():
-                self.log.info("This Airflow's triggerer does not cancel the job when the deferred task is killed")
+            if self.cancel_on_kill and not triggerer_calls_on_kill():
+                self.log.info(
+                    "This Airflow's triggerer does not call on_kill: the trigger cancels the job itself "
+                    "if the task leaves the deferred state while it waits"
+                )
             trigger = RayJobStatusTrigger(
                 **wait.trigger_kwargs(),
                 cancel_on_kill=self.cancel_on_kill,
@@ -922,11 +926,11 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context):
         """Cancel the job when Airflow itself fails the deferred task on its trigger timeout
         (the backstop after the trigger's own deadline)."""
-        from airflow.sdk.exceptions import TaskDeferralTimeout
+        from airflow_provider_emr_ray.version_compat import task_deferral_timeout
 
         try:
             return super().resume_execution(next_method, next_kwargs, context)
-        except TaskDeferralTimeout:
+        except task_deferral_timeout():
             if self.cancel_on_kill:
                 submission_id = context["ti"].xcom_pull(task_ids=self.task_id, key="submissionId")
                 if submission_id:

@@ -23,6 +23,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_emr_ray import version_compat
 from airflow_provider_emr_ray.states import WaitOutcome
 from airflow_provider_emr_ray.utils.clock import now
 from airflow_provider_emr_ray.utils.connection import DEFAULT_CONN_ID, ConnectionMixin
@@ -30,6 +31,9 @@ from airflow_provider_emr_ray.utils.resources import CLUSTER, JOB, ResourceKind
 from airflow_provider_emr_ray.utils.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, DEFAULT_POLL_INTERVAL, Wait
 
 __all__ = ["EmrRayBaseTrigger", "EmrRayClusterStateTrigger", "RayJobStatusTrigger"]
+
+#: Seconds given to ``on_kill`` (Airflow 3.3's ``[triggerer] on_kill_timeout`` default).
+_ON_KILL_TIMEOUT = 30.0
 
 
 class EmrRayBaseTrigger(ConnectionMixin, BaseTrigger):
@@ -96,10 +100,44 @@ class EmrRayBaseTrigger(ConnectionMixin, BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         wait = self._new_wait()
-        while (outcome := await wait.apoll(self.hook)) is None:
-            await asyncio.sleep(wait.pause())
+        try:
+            while (outcome := await wait.apoll(self.hook)) is None:
+                await asyncio.sleep(wait.pause())
+        except asyncio.CancelledError:
+            # Always re-raised: Airflow >= 3.3 calls on_kill only when the cancellation propagates.
+            if self._acts_on_kill() and not version_compat.triggerer_calls_on_kill():
+                await self._when_cancelled()
+            raise
         note = await self._on_deadline() if outcome is WaitOutcome.timeout else None
         yield TriggerEvent(wait.event(outcome, note))
+
+    async def _when_cancelled(self) -> None:
+        """Airflow < 3.3: the triggerer cancelled :meth:`run` and will not call ``on_kill``.
+        A cancellation is also what a triggerer restart or a move to another triggerer looks
+        like, so the task's own state decides: only a task that left the deferred state (a user
+        marked it failed/success or cleared it, or Airflow's trigger timeout failed it) gets
+        :meth:`on_kill`, bounded as Airflow 3.3 bounds it (``[triggerer] on_kill_timeout``)."""
+        try:
+            state = await asyncio.wait_for(
+                version_compat.atask_instance_state(getattr(self, "task_instance", None)), _ON_KILL_TIMEOUT
+            )
+        except Exception as exc:  # the triggerer may be shutting down: leave the job alone
+            self.log.warning("Could not read the task's state after the trigger was cancelled: %s", exc)
+            return
+        if state is None or state == "deferred":
+            return
+        self.log.info("The task left the deferred state (now %s) while this trigger waited", state)
+        try:
+            await asyncio.wait_for(self.on_kill(), _ON_KILL_TIMEOUT)
+        except Exception as exc:
+            self.log.warning("on_kill after the task left the deferred state failed: %s", exc)
+
+    def _acts_on_kill(self) -> bool:
+        """Whether :meth:`on_kill` does anything (so a cancelled trigger need not ask for its task's state)."""
+        return False
+
+    async def on_kill(self) -> None:
+        """The task was killed while deferred (a user marked it failed/success or cleared it)."""
 
 
 class EmrRayClusterStateTrigger(EmrRayBaseTrigger):
@@ -131,7 +169,9 @@ class RayJobStatusTrigger(EmrRayBaseTrigger):
 
     Killing the task while it is deferred (mark failed / success, clear) makes Airflow ≥ 3.3
     call :meth:`on_kill`, which cancels the job when ``cancel_on_kill`` is set. Older Airflow
-    3.x triggerers never call ``on_kill`` on triggers: the job keeps running there. A deadline
+    3.x triggerers only cancel the trigger: it then asks Airflow for its task's state and calls
+    :meth:`on_kill` itself when the task is no longer deferred (a triggerer restart leaves the
+    task deferred, and the job running for the next triggerer). A deadline
     (``max_wait`` or the task's ``execution_timeout``) that passes cancels the job when
     ``cancel_on_timeout`` is set, on every Airflow version, because the trigger enforces it
     itself.
@@ -177,7 +217,11 @@ class RayJobStatusTrigger(EmrRayBaseTrigger):
             return await self._cancel("deadline passed")
         return None
 
+    def _acts_on_kill(self) -> bool:
+        return self.cancel_on_kill
+
     async def on_kill(self) -> None:
-        """Cancel the job when a user kills the deferred task (Airflow ≥ 3.3 calls this)."""
+        """Cancel the job when a user kills the deferred task (the triggerer calls this on
+        Airflow ≥ 3.3, :meth:`run`'s cancellation path on older lines)."""
         if self.cancel_on_kill:
             await self._cancel("task killed while deferred")

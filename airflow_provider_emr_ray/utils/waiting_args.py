@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import conf
+from airflow.providers.common.compat.sdk import conf
 
 from airflow_provider_emr_ray.utils.validation import non_negative_int, positive_seconds, validation_error
 

@@ -53,6 +53,6 @@ async def test_amask_secret_reaches_the_masker(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(sdk_log, "amask_secret", native, raising=False)
     await version_compat.amask_secret("s-1")
     monkeypatch.delattr(sdk_log, "amask_secret")
-    monkeypatch.setattr(sdk_log, "mask_secret", seen.append)
+    monkeypatch.setattr(version_compat, "mask_secret", seen.append)
     await version_compat.amask_secret("s-2")
     assert seen == ["s-1", "s-2"]

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
+from airflow_provider_emr_ray import version_compat
 from airflow_provider_emr_ray.client import signing
 from airflow_provider_emr_ray.client.credentials import Credential
 from airflow_provider_emr_ray.exceptions import (EmrRayAuthError, EmrRayConnectionError, EmrRayError, EmrRayNotFoundError,
@@ -501,7 +502,7 @@ def test_secrets_never_reach_logs_or_errors(monkeypatch, caplog, capfd):
     assert "retry 2 of 3" in logged  # the capture works: the retry lines are there
     text = logged + str(info.value) + repr(info.value) + repr(hook.settings)
     assert TEST_SECRET not in text and STS_TOKEN not in text
-    from airflow.sdk.log import redact
+    from airflow.providers.common.compat.sdk import redact
 
     assert TEST_SECRET not in str(redact(f"leak {TEST_SECRET}"))
     assert STS_TOKEN not in str(redact(f"leak {STS_TOKEN}"))
@@ -562,7 +563,7 @@ async def test_secrets_read_in_an_event_loop_are_masked_without_blocking(monkeyp
         seen_async.append(secret)
 
     monkeypatch.setattr(sdk_log, "amask_secret", fake_amask, raising=False)
-    monkeypatch.setattr(sdk_log, "mask_secret", lambda secret, name=None: seen_sync.append(secret))
+    monkeypatch.setattr(version_compat, "mask_secret", lambda secret, name=None: seen_sync.append(secret))
     _mask_secret("in-loop-secret")
     await asyncio.gather(*masking._PENDING)  # the scheduled masking task ran
     assert seen_async == ["in-loop-secret"] and seen_sync == []
@@ -602,7 +603,7 @@ async def test_a_secret_is_registered_once_per_process(monkeypatch):
 async def test_overlapping_connection_reads_share_one_read(monkeypatch):
     """Hooks of one connection starting together in one loop read it once; later hooks read it
     again (nothing is cached); other connections are read apart; a failed read fails them all."""
-    from airflow.sdk import BaseHook
+    from airflow.providers.common.compat.sdk import BaseHook
 
     reads: list[str] = []
     gate = asyncio.Event()

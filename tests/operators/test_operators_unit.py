@@ -7,8 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout, TaskDeferred
+from airflow.providers.common.compat.sdk import AirflowException, AirflowTaskTimeout, TaskDeferred
 
+from airflow_provider_emr_ray import version_compat
 from airflow_provider_emr_ray.exceptions import EmrRayOutcomeUnknownError, EmrRayValidationError
 from airflow_provider_emr_ray.limits import MAX_JOB_NAME_LENGTH, MAX_TAG_VALUE_LENGTH
 from airflow_provider_emr_ray.operators.emr_ray import (
@@ -354,7 +355,7 @@ def test_resume_on_execution_timeout_raises_task_timeout() -> None:
 
 
 def test_airflow_trigger_timeout_backstop_cancels() -> None:
-    from airflow.sdk.exceptions import TaskDeferralTimeout
+    TaskDeferralTimeout = version_compat.task_deferral_timeout()
 
     hook = ScriptedHook()
     op = with_hook(EmrRayJobSubmitOperator(task_id="j", entrypoint="e"), hook)
