@@ -12,7 +12,7 @@ EXAMPLE_DAGS = Path(__file__).resolve().parents[1] / "example_dags"
 
 @pytest.fixture(scope="module")
 def dagbag():
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.airflow_compat import DagBag
 
     with warnings.catch_warnings():
         # A deprecated Airflow import (DeprecatedImportWarning is a FutureWarning) in an example
@@ -31,7 +31,7 @@ def test_no_import_errors(dagbag) -> None:
 
 
 def test_lifecycle_wiring(dagbag) -> None:
-    from airflow.task.trigger_rule import TriggerRule
+    from airflow.providers.common.compat.sdk import TriggerRule
 
     from airflow_provider_emr_ray.operators.emr_ray import (
         EmrRayClusterCreateOperator,

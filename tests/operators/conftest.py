@@ -66,7 +66,7 @@ def airflow_db() -> None:
 
 @pytest.fixture(scope="session")
 def dagbag(airflow_db: None) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.airflow_compat import DagBag
 
     return DagBag(dag_folder=str(DAGS))  # examples are off (AIRFLOW__CORE__LOAD_EXAMPLES)
 

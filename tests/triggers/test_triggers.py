@@ -51,9 +51,9 @@ def test_serialize_round_trip(trigger: EmrRayBaseTrigger) -> None:
     assert type(rebuilt) is type(trigger)
     assert rebuilt.serialize() == (classpath, kwargs)
     # JSON-able through Airflow's serde, as the task runner sends it
-    from airflow.sdk.serde import deserialize, serialize
+    from tests.airflow_compat import serde
 
-    assert deserialize(serialize(kwargs)) == kwargs
+    assert serde().deserialize(serde().serialize(kwargs)) == kwargs
 
 
 def _run_first(trigger: EmrRayBaseTrigger, hook: ScriptedHook):
