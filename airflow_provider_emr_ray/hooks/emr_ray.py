@@ -187,6 +187,21 @@ class EmrRayHook(BaseHook):
     conn_type = CONN_TYPE
     hook_name = "Alibaba Cloud EMR Serverless Ray"
 
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The connection form's extra fields for Airflow 3.0/3.1 (3.2+ read ``conn-fields``); see
+        :mod:`airflow_provider_emr_ray.hooks.form`."""
+        from airflow_provider_emr_ray.hooks.form import connection_form_widgets
+
+        return connection_form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden, relabelled and placeholder fields for Airflow 3.0/3.1 (3.2+ read ``ui-field-behaviour``)."""
+        from airflow_provider_emr_ray.hooks.form import ui_field_behaviour
+
+        return ui_field_behaviour()
+
     def __init__(
         self,
         emr_ray_conn_id: str = default_conn_name,
