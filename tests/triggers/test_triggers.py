@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from airflow_provider_emr_ray import version_compat
 from airflow_provider_emr_ray.exceptions import (
     EmrRayAuthError,
     EmrRayConnectionError,
@@ -63,7 +64,8 @@ def _run_first(trigger: EmrRayBaseTrigger, hook: ScriptedHook):
 def _log_lines(capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture) -> list[str]:
     """Log lines, whether Airflow's structlog wrote them to stdout or stdlib logging caught them."""
     out = capsys.readouterr()
-    return (out.out + out.err).splitlines() + [r.getMessage() for r in caplog.records]
+    # Airflow 3.0 also echoes stdlib records to stdout: read one channel, the records when there are any.
+    return [r.getMessage() for r in caplog.records] or (out.out + out.err).splitlines()
 
 
 def test_job_success_event_carries_everything(capsys, caplog: pytest.LogCaptureFixture) -> None:
@@ -182,6 +184,7 @@ def test_on_kill_cancels_only_when_asked() -> None:
     assert hook2.calls == []
 
 
+@pytest.mark.skipif(not version_compat.triggerer_calls_on_kill(), reason="Airflow < 3.3 never calls on_kill")
 def test_user_kill_through_the_triggerer_runner_calls_on_kill() -> None:
     """What Airflow 3.3's TriggerRunner does on mark-failed/clear: cancel the trigger task with
     its user-action message, then await ``on_kill`` (see TriggerRunner.run_trigger)."""
@@ -201,7 +204,105 @@ def test_user_kill_through_the_triggerer_runner_calls_on_kill() -> None:
         await trigger.on_kill()
 
     asyncio.run(scenario())
+    # on 3.3 the cancellation path itself asks nothing and cancels nothing: on_kill does, once
     assert hook.names() == ["get_ray_job", "cancel_ray_job"]
+
+
+class _TI:
+    dag_id, task_id, run_id, map_index = "d", "t", "r", -1
+
+
+def _cancel_while_polling(trigger: RayJobStatusTrigger, hook: ScriptedHook) -> None:
+    async def scenario() -> None:
+        polled = signal_polls(hook)
+        task = asyncio.create_task(trigger.run().__anext__())
+        await polled.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("state", "cancelled"),
+    [("failed", True), ("success", True), ("up_for_retry", True), ("deferred", False), (None, False)],
+)
+def test_before_3_3_a_cancelled_trigger_cancels_the_job_only_when_its_task_left_deferred(
+    monkeypatch: pytest.MonkeyPatch, state: str | None, cancelled: bool
+) -> None:
+    """Airflow 3.0-3.2: the triggerer only cancels run(); a triggerer restart looks the same as a
+    user's mark-failed, so the task's state decides (unknown: leave the job alone)."""
+    asked: list[object] = []
+
+    async def task_state(ti: object) -> str | None:
+        asked.append(ti)
+        return state
+
+    monkeypatch.setattr(version_compat, "triggerer_calls_on_kill", lambda: False)
+    monkeypatch.setattr(version_compat, "atask_instance_state", task_state)
+    hook = ScriptedHook(jobs=[{"submissionId": "s", "status": "Running"}])
+    trigger = with_hook(RayJobStatusTrigger(submission_id="s", cancel_on_kill=True, poll_interval=3600), hook)
+    trigger.task_instance = ti = _TI()
+    _cancel_while_polling(trigger, hook)
+    assert asked == [ti]
+    assert hook.names() == (["get_ray_job", "cancel_ray_job"] if cancelled else ["get_ray_job"])
+
+
+@pytest.mark.parametrize("on_3_3", [True, False])
+def test_a_cancelled_trigger_asks_nothing_when_it_would_not_act(monkeypatch: pytest.MonkeyPatch, on_3_3: bool) -> None:
+    """No state query without cancel_on_kill, nor on 3.3 (whose triggerer calls on_kill itself)."""
+
+    async def task_state(ti: object) -> str | None:
+        raise AssertionError("asked for the task state")
+
+    monkeypatch.setattr(version_compat, "triggerer_calls_on_kill", lambda: on_3_3)
+    monkeypatch.setattr(version_compat, "atask_instance_state", task_state)
+    for cancel_on_kill in ([True, False] if on_3_3 else [False]):
+        hook = ScriptedHook(jobs=[{"submissionId": "s", "status": "Running"}])
+        trigger = with_hook(RayJobStatusTrigger(submission_id="s", cancel_on_kill=cancel_on_kill, poll_interval=3600), hook)
+        trigger.task_instance = _TI()
+        _cancel_while_polling(trigger, hook)
+        assert hook.names() == ["get_ray_job"]
+
+
+def test_a_failing_state_query_leaves_the_job_running(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    async def task_state(ti: object) -> str | None:
+        raise ConnectionError("supervisor gone")
+
+    monkeypatch.setattr(version_compat, "triggerer_calls_on_kill", lambda: False)
+    monkeypatch.setattr(version_compat, "atask_instance_state", task_state)
+    hook = ScriptedHook(jobs=[{"submissionId": "s", "status": "Running"}])
+    trigger = with_hook(RayJobStatusTrigger(submission_id="s", cancel_on_kill=True, poll_interval=3600), hook)
+    caplog.set_level(logging.WARNING)
+    _cancel_while_polling(trigger, hook)
+    assert hook.names() == ["get_ray_job"]
+
+
+@pytest.mark.parametrize("map_index", [-1, 3])
+def test_task_state_query_names_the_task_on_this_airflow(monkeypatch: pytest.MonkeyPatch, map_index: int) -> None:
+    """The query the real RuntimeTaskInstance.get_task_states answers, keyed as this line keys it."""
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    calls: list[dict] = []
+    key = "t" if map_index < 0 else "t_3"
+
+    def get_task_states(**query):
+        calls.append(query)
+        return {"r": {key: "failed", "other": "deferred"}}
+
+    monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(get_task_states))
+    ti = _TI()
+    ti.map_index = map_index
+    state = asyncio.run(version_compat.atask_instance_state(ti))
+    if version_compat.AIRFLOW_V_3_1_PLUS():
+        assert state == "failed"
+        assert calls == [{"dag_id": "d", "task_ids": ["t"], "run_ids": ["r"], "map_index": map_index}]
+    elif map_index >= 0:  # 3.0's query cannot name a map index: unknown, never a guess
+        assert state is None and calls == []
+    else:
+        assert state == "failed" and calls == [{"dag_id": "d", "task_ids": ["t"], "run_ids": ["r"]}]
+    assert asyncio.run(version_compat.atask_instance_state(None)) is None
 
 
 def test_event_shape() -> None:
