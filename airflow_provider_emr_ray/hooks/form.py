@@ -39,7 +39,7 @@ __all__ = ["connection_form_widgets", "ui_field_behaviour"]
 def connection_form_widgets() -> dict[str, Any]:
     """WTForms fields of the extras, in declaration order: label and description as declared,
     ``PasswordField`` for secrets (``"format": "password"``), ``IntegerField`` for integers, a
-    choice (``any_of``) for declared enums, ``StringField`` otherwise (numbers too: the hook reads
+    choice (``any_of``, without the null choice) for declared enums, ``StringField`` otherwise (numbers too: the hook reads
     numeric strings)."""
     from wtforms import IntegerField, PasswordField, StringField
     from wtforms.validators import Optional, any_of
@@ -50,7 +50,9 @@ def connection_form_widgets() -> dict[str, Any]:
         kind = schema["type"][0] if isinstance(schema["type"], list) else schema["type"]
         validators: list[Any] = [Optional()]
         if "enum" in schema:
-            validators.append(any_of(list(schema["enum"])))
+            # Without the empty choice: the 3.0 UI's select crashes the page on a null option
+            # ("[zag-js] No value found for item"); an unset field stays empty all the same.
+            validators.append(any_of([value for value in schema["enum"] if value is not None]))
         if schema.get("format") == "password":
             field_class = PasswordField
         elif kind == "integer":
