@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -44,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_emr_ray import version_compat
 from airflow_provider_emr_ray.emulator.config import DEFAULT_REGION as REGION
 from airflow_provider_emr_ray.emulator.config import DEFAULT_WORKSPACE as WORKSPACE
 from airflow_provider_emr_ray.emulator.config import conn_json
@@ -60,6 +62,9 @@ DEFAULT_EMULATOR_ARGS = cli_args(
 )
 
 TERMINAL_RUN_STATES = ("success", "failed")
+
+#: The long-running Airflow components, in start order.
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
 class StackError(RuntimeError):
@@ -117,6 +122,9 @@ class AirflowStack:
     airflow_env: Mapping[str, str] = field(default_factory=dict)
     default_task_retries: int = 0
     default_task_retry_delay: int = 3
+    #: Seconds a REST API call may take. Generous: on SQLite, Airflow 3.3.2's api-server can hold
+    #: every request for 20-35 s while the first task of a fresh stack starts (seen on 2 cores).
+    api_timeout: float = 120.0
 
     processes: list[Process] = field(default_factory=list, init=False)
     emulator: Process | None = field(default=None, init=False)
@@ -126,6 +134,7 @@ class AirflowStack:
     access_key_secret: str = field(default="", init=False, repr=False)
     env: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _stopped: bool = field(default=False, init=False)
+    _api_token: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
@@ -134,6 +143,24 @@ class AirflowStack:
         self.outputs = self.root / "processes"
         self.emulator_data = self.root / "emulator"
         self.bin_dir = Path(self.python).parent
+
+    # ------------------------------------------------------------------ version
+
+    @functools.cached_property
+    def airflow_version(self) -> tuple[int, int, int]:
+        """The ``(major, minor, micro)`` of the Airflow the stack runs (that of :attr:`python`),
+        as :func:`airflow_provider_emr_ray.version_compat.airflow_version` reads it."""
+        if Path(self.python).resolve() == Path(sys.executable).resolve():
+            return version_compat.airflow_version()
+        code = "from airflow_provider_emr_ray.version_compat import airflow_version as v; print(*v())"
+        out = subprocess.run(
+            [self.python, "-c", code], env=self._base_env(), capture_output=True, text=True, check=True, timeout=60
+        ).stdout
+        major, minor, micro = (int(x) for x in out.split())
+        return major, minor, micro
+
+    def at_least(self, major: int, minor: int, micro: int = 0) -> bool:
+        return self.airflow_version >= (major, minor, micro)
 
     # ------------------------------------------------------------------ paths
 
@@ -221,13 +248,40 @@ class AirflowStack:
         self._run(["airflow", "db", "migrate"], "db-migrate", timeout=max(30.0, deadline - time.monotonic()))
 
         self.say("starting api-server, scheduler, dag-processor and triggerer")
-        self._spawn("api-server", ["airflow", "api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1"])
-        self._spawn("scheduler", ["airflow", "scheduler"])
-        self._spawn("dag-processor", ["airflow", "dag-processor"])
-        self._spawn("triggerer", ["airflow", "triggerer"])
+        for name in COMPONENTS:
+            self._spawn(name, self._component_argv(name, api_port))
         self.say(f"waiting for the api-server on {self.api_url}")
         self._wait_for(self._api_healthy, deadline, "the api-server")
         self.say("api-server is up")
+
+    def _component_argv(self, name: str, api_port: int) -> list[str]:
+        if name == "api-server":
+            return ["airflow", "api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1"]
+        return ["airflow", name]
+
+    def component(self, name: str) -> Process:
+        """The live (last started) process of component ``name`` (``"triggerer"``, ...)."""
+        for proc in reversed(self.processes):
+            if proc.name == name:
+                return proc
+        raise StackError(f"no {name} was started")
+
+    def stop_component(self, name: str, grace: float = 30.0) -> None:
+        """Stop one Airflow component (SIGTERM to its process group, SIGKILL after ``grace``
+        seconds), as a deployment's rolling restart does; :meth:`start_component` starts it again."""
+        proc = self.component(name)
+        self._stop_groups([proc], grace)
+        self.processes.remove(proc)
+        self.say(f"stopped the {name} (exit {proc.popen.returncode})")
+
+    def start_component(self, name: str) -> Process:
+        """Start one Airflow component again (its output appended to the same file)."""
+        if any(p.name == name for p in self.processes):
+            raise StackError(f"the {name} is still running")
+        port = int(urllib.parse.urlsplit(self.api_url).port or 0)
+        proc = self._spawn(name, self._component_argv(name, port))
+        self.say(f"started the {name} again (pid {proc.pid})")
+        return proc
 
     def _base_env(self) -> dict[str, str]:
         # Nothing of the caller's Airflow configuration leaks in (pytest sets unit-test mode, ...).
@@ -345,8 +399,23 @@ class AirflowStack:
 
     # ------------------------------------------------------------------ REST API
 
+    def _token(self) -> str | None:
+        """The bearer token of the REST API calls, or None where none is needed.
+
+        Every process runs with ``[core] simple_auth_manager_all_admins``. From Airflow 3.2 the
+        simple auth manager's middleware then treats every request as an admin's (no token).
+        On 3.0 and 3.1 the public API still wants a JWT: ``GET /auth/token`` hands an admin's
+        one out without credentials in that mode (what the UI's auto-login uses)."""
+        if self.at_least(3, 2):
+            return None
+        if self._api_token is None:
+            request = urllib.request.Request(self.api_url + "/auth/token", headers={"Accept": "application/json"})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                self._api_token = json.loads(response.read())["access_token"]
+        return self._api_token
+
     def api(self, method: str, path: str, body: Any = None, params: Mapping[str, Any] | None = None) -> Any:
-        """Call the api-server's REST API (auth is off: ``simple_auth_manager_all_admins``)."""
+        """Call the api-server's REST API as an admin (``simple_auth_manager_all_admins``)."""
         url = self.api_url + path
         if params:
             url += "?" + urllib.parse.urlencode(params, doseq=True)
@@ -354,8 +423,10 @@ class AirflowStack:
         request = urllib.request.Request(url, data=data, method=method, headers={"Accept": "application/json"})
         if data is not None:
             request.add_header("Content-Type", "application/json")
+        if path != "/api/v2/version" and (token := self._token()):
+            request.add_header("Authorization", f"Bearer {token}")
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=self.api_timeout) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode("utf-8", errors="replace")[:500]
