@@ -313,6 +313,10 @@ class AirflowStack:
                 "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
                 "AIRFLOW__API__WORKERS": "1",
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
+                # Airflow 3.0.x signs its JWTs with iss=None when no issuer is set, which
+                # PyJWT >= 2.10 refuses ("Issuer (iss) must be a string"): every token, the
+                # REST API's and the workers' execution API ones, fails. Harmless on 3.1+.
+                "AIRFLOW__API_AUTH__JWT_ISSUER": "airflow-e2e-stack",
                 "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs_folder),
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port("")),
@@ -322,6 +326,11 @@ class AirflowStack:
                 "AIRFLOW_CONN_EMR_RAY_DEFAULT": self.connection,
             }
         )
+        if self.at_least(3, 1, 1):
+            # [workers] execution_api_timeout (3.1.1+; 5 s by default, fixed at 5 s before): on a
+            # loaded 2-core machine the api-server answers a task's first PATCH .../run only after
+            # 20-35 s (seen on 3.3.2), and the task then fails on its fifth read timeout.
+            env["AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT"] = "60"
         env.update(self.airflow_env)
         return env
 
