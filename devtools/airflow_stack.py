@@ -326,6 +326,10 @@ class AirflowStack:
                 "AIRFLOW_CONN_EMR_RAY_DEFAULT": self.connection,
             }
         )
+        if not self.at_least(3, 1):
+            # Airflow 3.0 answers GET .../xcomEntries/{key}?deserialize=true (what xcom() asks)
+            # with HTTP 400 unless [api] enable_xcom_deserialize_support is on; 3.1 dropped the key.
+            env["AIRFLOW__API__ENABLE_XCOM_DESERIALIZE_SUPPORT"] = "True"
         if self.at_least(3, 1, 1):
             # [workers] execution_api_timeout (3.1.1+; 5 s by default, fixed at 5 s before): on a
             # loaded 2-core machine the api-server answers a task's first PATCH .../run only after
