@@ -250,11 +250,16 @@ class AirflowApiServer:
             stop_group(self.proc, grace=20)
 
     def get_json(self, path: str) -> Any:
+        """GET a REST API path with an all-admins token (``GET /auth/token``): 3.0 refuses
+        unauthenticated REST calls even when everyone is admin; later lines accept either."""
         import httpx
 
-        answer = httpx.get(f"{self.url}{path}", timeout=30)
-        answer.raise_for_status()
-        return answer.json()
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            token = client.get("/auth/token")
+            token.raise_for_status()
+            answer = client.get(path, headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+            answer.raise_for_status()
+            return answer.json()
 
     def cli(self, *args: str, timeout: float = 120) -> str:
         """Run ``airflow ARGS`` against the same ``AIRFLOW_HOME``; returns stdout."""
@@ -296,6 +301,9 @@ def _airflow_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airfl
         AIRFLOW__CORE__TEST_CONNECTION="Enabled",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
         AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(64),
+        # Airflow recommends setting it; 3.0.0 signs tokens with ``iss=None`` otherwise, which PyJWT
+        # 2.10+ refuses ("Issuer (iss) must be a string": every UI request then fails with HTTP 500).
+        AIRFLOW__API_AUTH__JWT_ISSUER="emr-ray-browser-tests",
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
         AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
         # The credentials SDK must never look for a real metadata service from the api-server.

@@ -1,8 +1,14 @@
 """The "Alibaba Cloud EMR Serverless Ray" connection form in Airflow's real UI, in headless Chromium.
 
 The UI builds the form from the api-server's ``/ui/connections/hook_meta``, which comes from the
-provider's ``conn-fields`` and ``ui-field-behaviour``. The expectations below are read from the
-same declaration (``CONN_FIELDS``, ``UI_FIELD_BEHAVIOUR``), so the test follows it.
+provider's ``conn-fields`` and ``ui-field-behaviour`` on Airflow 3.2+, and from the hook's
+``get_connection_form_widgets``/``get_ui_field_behaviour`` (:mod:`airflow_provider_emr_ray.hooks.form`,
+generated from the same declaration) on 3.0 and 3.1. The expectations below are read from that
+declaration (``CONN_FIELDS``, ``UI_FIELD_BEHAVIOUR``), so the test follows it; where a line's UI
+differs, the constants below say how (each difference seen in that line's UI).
+
+On 3.0 the api-server only customises forms when ``wtforms`` is importable (see ``hooks.form``):
+run this test there with ``wtforms`` installed next to Airflow.
 
 Flow: /connections → "Add Connection" → choose the type by its display name → check every field
 → fill AccessKey pair, region, workspace, the emulator's endpoint → Save → read the stored
@@ -18,6 +24,7 @@ and turn into ordinary passing tests by themselves once fixed: see
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -39,12 +46,21 @@ from airflow_provider_emr_ray.get_provider_info import (
     UI_FIELD_BEHAVIOUR,
     get_provider_info,
 )
+from airflow_provider_emr_ray import version_compat
 from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
 
 pytestmark = pytest.mark.browser
 
 CONN_TYPE = get_provider_info()["connection-types"][0]
-HOOK_NAME = CONN_TYPE["hook-name"]  # what the type dropdown shows
+HOOK_NAME = CONN_TYPE["hook-name"]
+# Where the UI differs by Airflow line (each seen in that line's UI):
+# - 3.2+ build the form from conn-fields; 3.0/3.1 from the hook's get_connection_form_widgets
+#   (hooks.form): no null choice and no display labels in the credential_type select, the
+#   "number" timeout a text input;
+# - 3.0's type dropdown lists connection types by their id ("emr_ray"), later lines by hook name;
+# - 3.0's login redirect forgets the page asked for (lands on the home page): log in first.
+FROM_CONN_FIELDS = version_compat.AIRFLOW_V_3_2_PLUS()
+TYPE_OPTION = HOOK_NAME if version_compat.AIRFLOW_V_3_1_PLUS() else CONN_TYPE["connection-type"]
 CONN_ID = "emr_ray_browser"
 WRONG_SECRET = "wrong-secret-Zq81vXo3pLk5mN7bT2yR"
 
@@ -78,16 +94,32 @@ def _shot(page: Any, artifacts: Path, name: str) -> None:
     page.screenshot(path=str(artifacts / f"{name}.png"), animations="disabled")
 
 
-def _open_add_form(page: Any) -> Any:
-    """/connections → Add Connection → choose the type by its display name; returns the dialog."""
-    e = _expect()
-    page.set_viewport_size(FORM_VIEWPORT)  # the dialog scrolls inside itself: make it fit
+def _goto_connections(page: Any) -> None:
+    """Log in (the simple auth manager's all-admins login sets the token cookie and redirects to
+    the home page) unless already logged in, then open /connections. Logging in first rather than
+    following the UI's redirect: on 3.0 that redirect forgets the page asked for."""
+    if not any(c["name"] == "_token" for c in page.context.cookies()):
+        page.goto("/auth/token/login")
     page.goto("/connections")
+    assert urlsplit(page.url).path == "/connections", page.url
+
+
+def _open_add_form(page: Any) -> Any:
+    """/connections → Add Connection → choose the type as the dropdown names it; returns the dialog."""
+    e = _expect()
+    if not version_compat.AIRFLOW_V_3_1_PLUS() and importlib.util.find_spec("wtforms") is None:
+        pytest.fail(
+            f"Airflow {airflow_pkg.__version__}'s api-server (same environment as this test) builds no provider's "
+            "connection form without wtforms: pip install wtforms next to Airflow to run the browser test on 3.0",
+            pytrace=False,
+        )
+    page.set_viewport_size(FORM_VIEWPORT)  # the dialog scrolls inside itself: make it fit
+    _goto_connections(page)
     page.get_by_role("button", name="Add Connection").click()
     dialog = page.get_by_role("dialog")
     e(dialog).to_be_visible()
-    dialog.get_by_label("Connection Type").fill(HOOK_NAME)
-    page.get_by_role("option", name=HOOK_NAME, exact=True).click()
+    dialog.get_by_label("Connection Type").fill(TYPE_OPTION)
+    page.get_by_role("option", name=TYPE_OPTION, exact=True).click()
     # The type-specific form is built from hook_meta: wait for its relabelled login field.
     e(dialog.get_by_label(RELABEL["login"], exact=True)).to_be_visible()
     return dialog
@@ -107,16 +139,21 @@ def _extra_field(dialog: Any, name: str) -> Any:
     (Its <label for=...> points at an id no element has, so get_by_label cannot find extras.)
     """
     return dialog.locator('[data-scope="field"][data-part="root"]').filter(
-        has=dialog.page.locator(f'[name="element_{name}"]')
+        has=dialog.page.locator(f'[name="element_{name}"], [id="select:element_{name}"]')
     )
 
 
+# An extra's input is named element_<name>; 3.0 renders an enum as a select whose root has the id
+# select:element_<name> (a combobox button, no named input).
+_EXTRA_ROW = '[data-scope="field"][data-part="root"]:has([name^="element_"], [id^="select:element_"])'
+
 _ROWS_JS = """rows => rows.map(row => {
+    const input = row.querySelector('input:not([type="hidden"]), textarea') || row.querySelector('[role="combobox"]');
     const named = row.querySelector('[name^="element_"]');
-    const input = row.querySelector('input:not([type="hidden"]), textarea');
+    const select = row.querySelector('[id^="select:element_"]');
     const text = sel => { const el = row.querySelector(sel); return el ? el.textContent.trim() : null; };
     return {
-        name: named.name.slice("element_".length),
+        name: named ? named.name.slice("element_".length) : select.id.slice("select:element_".length),
         label: text('[data-part="label"]'),
         description: text('[data-part="helper-text"]'),
         type: input ? input.type : null,
@@ -129,7 +166,7 @@ _ROWS_JS = """rows => rows.map(row => {
 
 def _extra_rows(dialog: Any, count: int) -> list[dict[str, Any]]:
     """What the Extra Fields section shows, row by row, once ``count`` rows are rendered."""
-    rows = dialog.locator('[data-scope="field"][data-part="root"]:has([name^="element_"])')
+    rows = dialog.locator(_EXTRA_ROW)
     _expect()(rows).to_have_count(count)
     return rows.evaluate_all(_ROWS_JS)
 
@@ -137,7 +174,9 @@ def _extra_rows(dialog: Any, count: int) -> list[dict[str, Any]]:
 def _expected_role(name: str) -> str | None:
     if name == "credential_type":
         return "combobox"  # the declared enum makes it a select
-    if CONN_FIELDS[name]["schema"]["type"][0] in ("integer", "number"):
+    if CONN_FIELDS[name]["schema"]["type"][0] == "integer" or (
+        FROM_CONN_FIELDS and CONN_FIELDS[name]["schema"]["type"][0] == "number"
+    ):
         return "spinbutton"
     return None
 
@@ -146,7 +185,7 @@ def _extra_input(dialog: Any, name: str) -> Any:
     row = _extra_field(dialog, name)
     if name == "credential_type":  # a react-select: its visible input is the combobox
         return row.get_by_role("combobox")
-    if CONN_FIELDS[name]["schema"]["type"][0] in ("integer", "number"):
+    if _expected_role(name) == "spinbutton":
         return row.get_by_role("spinbutton")
     return row.locator(f'input[name="element_{name}"]')
 
@@ -170,9 +209,17 @@ def _port_zero_means_no_port(route: Any) -> None:
 
 def _click_test(page: Any, *, fix_port: bool) -> tuple[Any, dict[str, Any], int]:
     """Click the row's "Test Connection" button; returns (request body, response JSON, status)."""
+    row = page.get_by_role("row").filter(has_text=CONN_ID)
+    if not version_compat.AIRFLOW_V_3_1_PLUS():
+        _expect()(row).to_be_visible(timeout=20_000)  # the table has loaded our connection
+        _expect()(row.get_by_role("button", name="Edit Connection")).to_be_visible()  # and its actions
+        if row.get_by_role("button", name="Test Connection").count() == 0:
+            pytest.xfail(
+                f"Airflow {airflow_pkg.__version__}'s UI has no Test Connection button (the 3.0 UI has none; "
+                "POST /api/v2/connections/test exists)"
+            )
     if fix_port:
         page.route("**/api/v2/connections/test", _port_zero_means_no_port)
-    row = page.get_by_role("row").filter(has_text=CONN_ID)
     with page.expect_response(lambda r: _path(r) == "/api/v2/connections/test") as answer:
         row.get_by_role("button", name="Test Connection").click()
     response = answer.value
@@ -217,18 +264,36 @@ def test_form_renders_every_declared_field(page: Any, artifacts_dir: Path) -> No
         }
         for name, declared in CONN_FIELDS.items()
     }
+    # The enum's combobox is a searchable text input (react-select) or, on 3.0, a button (zag select).
+    assert got["credential_type"].pop("type") in ("text", "button"), got["credential_type"]
+    want["credential_type"].pop("type")
+    # The 3.0 and 3.1 UIs have no password input for extra fields (their form ignores
+    # "format": "password"): known, reported below as xfail once everything else is checked.
+    unmasked = sorted(n for n in SECRET_EXTRAS if got[n]["type"] == "text")
+    if unmasked and not version_compat.AIRFLOW_V_3_2_PLUS():
+        for n in unmasked:
+            got[n]["type"] = "password"
     assert got == want
     _shot(page, artifacts_dir, "02-form-empty-extra-fields")
 
     # credential_type is a choice of the declared modes.
     _extra_input(dialog, "credential_type").click()
     options = page.get_by_role("option")
-    e(options).to_have_count(len(CONN_FIELDS["credential_type"]["schema"]["enum"]))
-    shown = options.all_inner_texts()
     schema = CONN_FIELDS["credential_type"]["schema"]
-    labels = schema["values_display"]  # each mode shown by its label, the empty choice too
-    assert shown == [labels["null" if m is None else m] for m in schema["enum"]], shown
+    if FROM_CONN_FIELDS:
+        labels = schema["values_display"]  # each mode shown by its label, the empty choice too
+        want = [labels["null" if m is None else m] for m in schema["enum"]]
+    else:
+        want = [m for m in schema["enum"] if m is not None]  # hooks.form: the modes themselves
+    e(options).to_have_count(len(want))
+    shown = options.all_inner_texts()
+    assert shown == want, shown
     page.keyboard.press("Escape")
+    if unmasked:
+        pytest.xfail(
+            f"Airflow {airflow_pkg.__version__}'s UI renders secret extra fields as plain text inputs "
+            f"(no password input for extras before 3.2): {', '.join(unmasked)}"
+        )
 
 
 def test_extra_field_placeholders_are_rendered(page: Any) -> None:
@@ -346,7 +411,7 @@ def test_test_button_as_shipped(saved_connection: dict[str, Any], page: Any, art
     must report success.
     """
     e = _expect()
-    page.goto("/connections")
+    _goto_connections(page)
     sent, answer, status = _click_test(page, fix_port=False)
     if status == 400 and sent.get("port") == 0 and "host or port to test differs" in answer.get("detail", ""):
         e(_toast(page, "error", TEST_FAILED_TITLE)).to_be_visible()
@@ -365,7 +430,7 @@ def test_test_button_reports_success(
     saved_connection: dict[str, Any], page: Any, emulator: Any, artifacts_dir: Path
 ) -> None:
     e = _expect()
-    page.goto("/connections")
+    _goto_connections(page)
     _sent, answer, status = _click_test(page, fix_port=True)
     assert status == 200, answer
     message = answer["message"]
@@ -383,7 +448,7 @@ def test_test_button_reports_a_wrong_secret_readably(
     saved_connection: dict[str, Any], page: Any, artifacts_dir: Path
 ) -> None:
     e = _expect()
-    page.goto("/connections")
+    _goto_connections(page)
     row = page.get_by_role("row").filter(has_text=CONN_ID)
 
     # Edit the connection: the stored secret comes back masked; type a wrong one and save.
