@@ -206,7 +206,7 @@ def _output_to(path: str | None) -> Any:
 
 def load_lifecycle_dag(poll: float = 0.1, retries: int = 2) -> Any:
     """The example lifecycle DAG from example_dags/, with short waits and task retries."""
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.airflow_compat import DagBag
 
     bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
     if bag.import_errors:
