@@ -32,6 +32,15 @@ FLOOR=$(grep -oE '"apache-airflow>=[0-9.]+' pyproject.toml | head -n 1 | cut -d=
 # picks the newest of everything else). Keep a reason next to every pin.
 line_pins() {
   case $1 in
+    # Airflow 3.2.x declares fastapi>=0.129 without a cap; fastapi>=0.137 (with cadwyn 9, which
+    # requires it) breaks its in-process execution API, so `airflow dags test` fails building
+    # the routes (pydantic "TITerminalStatePayload needs a discriminator field"). Airflow 3.3.2
+    # itself declares fastapi<0.137.0: the same cap here.
+    3.2.*) echo "fastapi<0.137" ;;
+    # Airflow 3.0.x declares fastapi[standard]>=0.115 without a cap; with the newest fastapi its
+    # api-server does not start (AirflowRouter.api_route() got an unexpected keyword argument
+    # 'max_body_size') and dag.test()'s in-process execution API answers 422. 3.1.8 pins 0.117.
+    3.0.*) echo "fastapi[standard]<0.117" ;;
     *) ;;
   esac
 }
