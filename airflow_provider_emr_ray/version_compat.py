@@ -21,7 +21,6 @@ and so this module, on every parse): each helper imports what it needs on first 
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -68,6 +67,16 @@ AIRFLOW_V_3_2_PLUS: Callable[[], bool] = functools.partial(_at_least, 3, 2)
 AIRFLOW_V_3_3_PLUS: Callable[[], bool] = functools.partial(_at_least, 3, 3)
 
 
+def _blocking(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a blocking Task SDK call from a coroutine, as Airflow requires in a triggerer: through
+    asgiref's ``sync_to_async``, whose thread hands the call's own I/O back to the event loop
+    (a bare ``asyncio.to_thread`` makes the trigger runner's 3.0.3+ comms read replies out of
+    order: "Response read out of order", and the triggerer exits)."""
+    from asgiref.sync import sync_to_async
+
+    return sync_to_async(func)(*args, **kwargs)
+
+
 def triggerer_calls_on_kill() -> bool:
     """Whether this Airflow's triggerer calls ``BaseTrigger.on_kill`` when a user marks a deferred
     task failed/success or clears it (3.3 and newer). Before that, a trigger only sees its
@@ -91,7 +100,7 @@ async def amask_secret(secret: str) -> None:
     if native is not None:
         await native(secret)
     else:
-        await asyncio.to_thread(mask_secret, secret)
+        await _blocking(mask_secret, secret)
 
 
 def task_deferral_timeout() -> type[BaseException]:
@@ -121,7 +130,7 @@ def aget_connection(conn_id: str, get_connection: Callable[[str], Any]) -> Any:
         from airflow.providers.common.compat.sdk import BaseHook
 
         return BaseHook.aget_connection(conn_id)
-    return asyncio.to_thread(get_connection, conn_id)
+    return _blocking(get_connection, conn_id)
 
 
 async def atask_instance_state(task_instance: Any) -> str | None:
@@ -147,7 +156,7 @@ async def atask_instance_state(task_instance: Any) -> str | None:
         return None
     else:
         key = task_instance.task_id
-    states = await asyncio.to_thread(RuntimeTaskInstance.get_task_states, **query)
+    states = await _blocking(RuntimeTaskInstance.get_task_states, **query)
     state = (states or {}).get(task_instance.run_id, {}).get(key)
     return None if state is None else str(getattr(state, "value", state))
 
