@@ -35,7 +35,7 @@ line_pins() {
     # Airflow 3.2.x declares fastapi>=0.129 without a cap; fastapi>=0.137 (with cadwyn 9, which
     # requires it) breaks its in-process execution API, so `airflow dags test` fails building
     # the routes (pydantic "TITerminalStatePayload needs a discriminator field"). Airflow 3.3.2
-    # itself declares fastapi<0.137.0: the same cap here.
+    # itself declares fastapi<0.137.0: the same cap here (pip then picks cadwyn 7, as on 3.3.2).
     3.2.*) echo "fastapi<0.137" ;;
     # Airflow 3.0.x declares fastapi[standard]>=0.115 without a cap; with the newest fastapi its
     # api-server does not start (AirflowRouter.api_route() got an unexpected keyword argument
