@@ -72,6 +72,27 @@ class EmrRayOutcomeUnknownError(EmrRayError):
     """
 
 
+class EmrRayJobAlreadyExistsError(EmrRayError):
+    """Ray's Jobs API already has a job with this ``submission_id`` (a duplicate submission):
+    reattach to :attr:`submission_id` instead of submitting again."""
+
+    def __init__(self, message: str, *, submission_id: str | None = None, **kwargs) -> None:
+        self.submission_id = submission_id
+        super().__init__(message, **kwargs)
+
+    def __reduce__(self):
+        return (_rebuild_exists, (self.message, self.submission_id, self.action, self.status, self.code))
+
+
+def _rebuild_exists(message, submission_id, action, status, code):
+    return EmrRayJobAlreadyExistsError(message, submission_id=submission_id, action=action, status=status, code=code)
+
+
+class EmrRayPackageUploadRefusedError(EmrRayError):
+    """The Ray Jobs endpoint (the EMR gateway) refused a local package upload
+    (``/api/packages``): upload the code to OSS and pass ``working_dir="oss://…"``."""
+
+
 class EmrRayValidationError(ValueError):
     """A bad argument, detected before any request is sent. The message names the field."""
 

@@ -65,6 +65,9 @@ _EXTRAS: tuple[tuple[str, str, str, bool, str, str | None], ...] = (
     ("max_retries", "Max retries", "integer", False,
      "Retries of throttled, 5xx and connection failures (default 5).",
      "5"),
+    ("ray_jobs_endpoint", "Ray Jobs endpoint", "string", False,
+     "Which URL of a cluster the Ray Jobs API calls (ray_submit_job, ...) use: public (jobUrl, https; the default) or internal (jobUrlInner, VPC http).",
+     "public"),
 )  # fmt: skip
 
 
@@ -86,6 +89,8 @@ def _schema(name: str, kind: str, secret: bool) -> dict[str, Any]:
     if name == "credential_type":
         schema["enum"] = [None, *CREDENTIAL_TYPES]
         schema["values_display"] = _CREDENTIAL_TYPE_LABELS
+    if name == "ray_jobs_endpoint":
+        schema["enum"] = [None, "public", "internal"]
     if name == "endpoint":
         schema["format"] = "url"
     return schema

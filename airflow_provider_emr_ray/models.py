@@ -79,7 +79,10 @@ from airflow_provider_emr_ray.states import (
     JOB_FAILURE_STATUSES as RAY_JOB_FAILURE_STATES,
     JOB_TERMINAL_STATUSES as RAY_JOB_TERMINAL_STATES,
     ClusterState,
+    RAY_JOBS_TERMINAL_STATUSES,
+    RAY_JOBS_TO_JOB_STATUS,
     JobClusterState,
+    RayJobsStatus,
     RayJobStatus,
 )
 from airflow_provider_emr_ray.suggest import did_you_mean
@@ -110,6 +113,7 @@ __all__ = [
     "RayClusterInstance",
     "RayJob",
     "RayJobConfig",
+    "RayJobDetails",
     "RayJobStatus",
     "Tag",
     "TagInfo",
@@ -745,6 +749,12 @@ class RayCluster(_Resource, _ClusterFields):
     def _extra_param(cls, value: Any) -> Any:
         return lenient_text(value)
 
+    @field_validator("submit_token")
+    @classmethod
+    def _submit_token(cls, value: Any) -> Any:
+        redaction.mask(value)  # registered with the masker as it is parsed
+        return value
+
     @property
     def is_terminal(self) -> bool:
         return self.state in CLUSTER_TERMINAL_STATES
@@ -827,6 +837,48 @@ class RayJob(_Resource, _JobFields):
     started_at = _utc_time("start_time")
     ended_at = _utc_time("end_time")
 
+
+class RayJobDetails(_ResponseModel):
+    """A job as Ray's own Jobs API describes it (``GET /api/jobs/{id}``, items of ``GET /api/jobs/``):
+    Ray's snake_case field names, times in epoch ms; unknown fields are kept.
+
+    ``status`` is Ray's (``PENDING``, ``RUNNING``, ``STOPPED``, ``SUCCEEDED``, ``FAILED``);
+    :attr:`job_status` is the provider's status for it.
+    """
+
+    model_config = ConfigDict(**{**_COMMON_CONFIG, "alias_generator": None})
+
+    type: str | None = None
+    submission_id: str | None = None
+    job_id: str | None = None
+    status: RayJobsStatus | str | None = None
+    entrypoint: str | None = None
+    message: str | None = None
+    error_type: str | None = None
+    start_time: int | None = None
+    end_time: int | None = None
+    metadata: dict[str, Any] | None = None
+    runtime_env: dict[str, Any] | None = None
+    driver_exit_code: int | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value: Any) -> Any:
+        return _to_enum(RayJobsStatus, value, "Ray Jobs API status")
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in RAY_JOBS_TERMINAL_STATUSES
+
+    @property
+    def job_status(self) -> RayJobStatus | str | None:
+        """``status`` as the provider's :class:`~airflow_provider_emr_ray.states.RayJobStatus`
+        (``STOPPED`` is ``Cancelled``); an unknown value is kept as it is."""
+        return RAY_JOBS_TO_JOB_STATUS.get(self.status, self.status) if self.status is not None else None
+
+    #: ``start_time`` and ``end_time`` as UTC ``DateTime`` objects.
+    started_at = _utc_time("start_time")
+    ended_at = _utc_time("end_time")
 
 # --------------------------------------------------------------------------------------------
 # Request bodies

@@ -25,7 +25,11 @@ __all__ = [
     "JOB_SUCCESS_STATUSES",
     "JOB_TERMINAL_STATUSES",
     "JobClusterState",
+    "RAY_JOBS_STATUSES",
+    "RAY_JOBS_TERMINAL_STATUSES",
+    "RAY_JOBS_TO_JOB_STATUS",
     "RayJobStatus",
+    "RayJobsStatus",
     "WaitOutcome",
 ]
 
@@ -60,6 +64,16 @@ class RayJobStatus(_StrEnum):
     Cancelling = "Cancelling"
     Cancelled = "Cancelled"
     Timeout = "Timeout"
+
+
+class RayJobsStatus(_StrEnum):
+    """``status`` of a job in Ray's own Jobs API (``/api/jobs/`` at a cluster's ``jobUrl``)."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    STOPPED = "STOPPED"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
 
 
 class JobClusterState(_StrEnum):
@@ -103,6 +117,21 @@ JOB_SUCCESS_STATUSES: frozenset[str] = frozenset({RayJobStatus.Succeeded})
 JOB_FAILURE_STATUSES: frozenset[str] = JOB_TERMINAL_STATUSES - JOB_SUCCESS_STATUSES
 #: Statuses of a job that has not ended (a retry reattaches to such a job).
 JOB_ACTIVE_STATUSES: frozenset[str] = frozenset(JOB_STATUSES) - JOB_TERMINAL_STATUSES
+
+#: Every Ray Jobs API status, in lifecycle order.
+RAY_JOBS_STATUSES: tuple[str, ...] = tuple(s.value for s in RayJobsStatus)
+#: Ray Jobs API statuses a job never leaves.
+RAY_JOBS_TERMINAL_STATUSES: frozenset[str] = frozenset(
+    {RayJobsStatus.STOPPED, RayJobsStatus.SUCCEEDED, RayJobsStatus.FAILED}
+)
+#: A Ray Jobs API status as the provider's job status (the one vocabulary of the waits).
+RAY_JOBS_TO_JOB_STATUS: dict[str, RayJobStatus] = {
+    RayJobsStatus.PENDING: RayJobStatus.Pending,
+    RayJobsStatus.RUNNING: RayJobStatus.Running,
+    RayJobsStatus.STOPPED: RayJobStatus.Cancelled,
+    RayJobsStatus.SUCCEEDED: RayJobStatus.Succeeded,
+    RayJobsStatus.FAILED: RayJobStatus.Failed,
+}
 
 
 def ordered(states: frozenset[str] | set[str], order: tuple[str, ...]) -> tuple[str, ...]:

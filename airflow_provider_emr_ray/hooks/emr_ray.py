@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import threading
 import time
 import weakref
@@ -55,10 +56,13 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from airflow_provider_emr_ray.client.credentials import CredentialProvider
-    from airflow_provider_emr_ray.models import RayCluster, RayJob
+    from airflow_provider_emr_ray.client.ray_jobs import RayJobsTarget
+    from airflow_provider_emr_ray.models import RayCluster, RayJob, RayJobDetails
 
 __all__ = ["ClusterSpec", "EmrRayHook", "JobSpec"]
 
+#: Values of the ``ray_jobs_endpoint`` extra: ``jobUrl`` (public, default) or ``jobUrlInner`` (VPC).
+RAY_JOBS_ENDPOINTS = ("public", "internal")
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 5
 MAX_PAGES = 10_000
@@ -226,6 +230,7 @@ class EmrRayHook(BaseHook):
         self._async_transport = async_transport
         self._credential_provider = credential_provider
         self._settings_cache: Settings | None = None
+        self._ray_jobs_internal = False
         self._client_cache: httpx.Client | None = None
 
     # ------------------------------------------------------------------ connection & settings
@@ -238,6 +243,13 @@ class EmrRayHook(BaseHook):
         for secret in (password, extra.get("security_token")):
             if secret:
                 mask(secret)
+
+        ray_jobs_endpoint = extra.get("ray_jobs_endpoint") or None
+        if ray_jobs_endpoint not in (None, *RAY_JOBS_ENDPOINTS):
+            raise EmrRayValidationError(
+                "ray_jobs_endpoint", f"must be one of {', '.join(RAY_JOBS_ENDPOINTS)}, got {ray_jobs_endpoint!r}"
+            )
+        self._ray_jobs_internal = ray_jobs_endpoint == "internal"
 
         region_id = self.region_id or extra.get("region_id") or None
         workspace_id = self.workspace_id or extra.get("workspace_id") or None
@@ -693,6 +705,304 @@ class EmrRayHook(BaseHook):
     async def aget_ray_log(self, instance_id: str, *, path: str, bucket_name: str | None = None) -> str:
         """Async twin of :meth:`get_ray_log`."""
         return await self._adrive(self._plan_get_ray_log(instance_id, path, bucket_name))
+
+    # ------------------------------------------------------------------ Ray's own Jobs API at jobUrl
+
+    def _ray_internal(self, internal: bool | None) -> bool:
+        if internal is not None and not isinstance(internal, bool):
+            raise EmrRayValidationError("internal", f"must be True, False or None, got {internal!r}")
+        return self._ray_jobs_internal if internal is None else internal
+
+    def _ray_target(self, cluster_id: str | RayJobsTarget, internal: bool | None) -> RayJobsTarget:
+        """Where ``cluster_id``'s Ray Jobs API answers (GetRayCluster: ``jobUrl`` or
+        ``jobUrlInner``, and ``submitToken``, masked as it is parsed). A ready
+        :class:`~airflow_provider_emr_ray.client.ray_jobs.RayJobsTarget` is used as it is (tests,
+        a Ray head reached directly). The token lives in the returned object only."""
+        from airflow_provider_emr_ray.client.ray_jobs import RayJobsTarget, target_from_cluster
+
+        if isinstance(cluster_id, RayJobsTarget):
+            return cluster_id
+        cluster = self.get_ray_cluster(cluster_id)  # reads the connection (its ray_jobs_endpoint) first
+        return target_from_cluster(cluster, cluster_id, self._ray_internal(internal))
+
+    async def _aray_target(self, cluster_id: str | RayJobsTarget, internal: bool | None) -> RayJobsTarget:
+        """Async :meth:`_ray_target`."""
+        from airflow_provider_emr_ray.client.ray_jobs import RayJobsTarget, target_from_cluster
+
+        if isinstance(cluster_id, RayJobsTarget):
+            return cluster_id
+        cluster = await self.aget_ray_cluster(cluster_id)
+        return target_from_cluster(cluster, cluster_id, self._ray_internal(internal))
+
+    def _ray_drive(self, cluster_id: str | RayJobsTarget, internal: bool | None, plan: Plan) -> Any:
+        """Run a Ray Jobs plan with the sync call path
+        (:func:`~airflow_provider_emr_ray.client.ray_jobs.steps`)."""
+        from airflow_provider_emr_ray.client import ray_jobs
+
+        if not isinstance(cluster_id, ray_jobs.RayJobsTarget):
+            _require_id("cluster_id", cluster_id)
+        self._ray_internal(internal)
+        first = next(plan)  # the arguments are checked before the connection is read
+        target = self._ray_target(cluster_id, internal)
+        s = self.settings
+        work = ray_jobs.steps(target, s.retry, plan, first, self._warn)
+        client = self.get_conn()
+        reply: Any = None
+        try:
+            while True:
+                step = work.send(reply)
+                if step.__class__ is float:
+                    _sleep(step)
+                    reply = None
+                elif isinstance(step, ray_jobs.Work):
+                    reply = step.fn()
+                else:
+                    send = ray_jobs.sender(client, step.url)
+                    reply = ray_jobs.transmit(send, ray_jobs.http_request(step, s.timeout), target.token)
+        except StopIteration as done:
+            return done.value
+
+    async def _aray_drive(self, cluster_id: str | RayJobsTarget, internal: bool | None, plan: Plan) -> Any:
+        """Run a Ray Jobs plan with the async call path (blocking local work in a worker thread)."""
+        from airflow_provider_emr_ray.client import ray_jobs
+
+        if not isinstance(cluster_id, ray_jobs.RayJobsTarget):
+            _require_id("cluster_id", cluster_id)
+        self._ray_internal(internal)
+        first = next(plan)
+        target = await self._aray_target(cluster_id, internal)
+        s = await self.asettings()
+        work = ray_jobs.steps(target, s.retry, plan, first, self._warn)
+        lane = await self._alane()
+        reply: Any = None
+        try:
+            while True:
+                step = work.send(reply)
+                if step.__class__ is float:
+                    await _asleep(step)
+                    reply = None
+                elif isinstance(step, ray_jobs.Work):
+                    reply = await asyncio.to_thread(step.fn)
+                else:
+                    send = ray_jobs.sender(lane.client, step.url)
+                    request = ray_jobs.http_request(step, s.timeout, asynchronous=True)
+                    async with lane.gate:
+                        reply = await ray_jobs.atransmit(send, request, target.token)
+        except StopIteration as done:
+            return done.value
+
+    @staticmethod
+    def _plan_ray_submit_job(
+        entrypoint: str, submission_id: str | None, runtime_env: Mapping[str, Any] | None,
+        metadata: Mapping[str, str] | None, entrypoint_num_cpus: float | None, entrypoint_num_gpus: float | None,
+        entrypoint_memory: int | None, entrypoint_resources: Mapping[str, float] | None,
+    ) -> Plan:  # fmt: skip
+        from airflow_provider_emr_ray.client import packaging, ray_jobs
+
+        if not isinstance(entrypoint, str) or not entrypoint.strip():
+            raise EmrRayValidationError("entrypoint", f"must be a non-empty command line, got {entrypoint!r}")
+        if submission_id is not None:
+            _require_id("submission_id", submission_id)
+        if metadata is not None and (
+            not isinstance(metadata, Mapping) or not all(isinstance(v, str) for v in metadata.values())
+        ):
+            raise EmrRayValidationError("metadata", "must be a dict of strings")
+        for name, value in (("entrypoint_num_cpus", entrypoint_num_cpus), ("entrypoint_num_gpus", entrypoint_num_gpus),
+                            ("entrypoint_memory", entrypoint_memory)):  # fmt: skip
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+                raise EmrRayValidationError(name, f"must be a non-negative number, got {value!r}")
+        if entrypoint_resources is not None and not isinstance(entrypoint_resources, Mapping):
+            raise EmrRayValidationError("entrypoint_resources", "must be a dict of resource name to quantity")
+        packaging.check_runtime_env(runtime_env)
+        env, packages = yield ray_jobs.Work(lambda: packaging.prepare_runtime_env(runtime_env))
+        yield from ray_jobs.upload_packages(packages)
+        body = {
+            "entrypoint": entrypoint, "submission_id": submission_id, "runtime_env": env,
+            "metadata": dict(metadata) if metadata is not None else None,
+            "entrypoint_num_cpus": entrypoint_num_cpus, "entrypoint_num_gpus": entrypoint_num_gpus,
+            "entrypoint_memory": entrypoint_memory,
+            "entrypoint_resources": dict(entrypoint_resources) if entrypoint_resources is not None else None,
+        }  # fmt: skip
+        answer = yield ray_jobs.RayCall("RaySubmitJob", body=body)
+        return (answer or {}).get("submission_id") or submission_id or (answer or {}).get("job_id")
+
+    @staticmethod
+    def _plan_ray_job_call(action: str, submission_id: str) -> Plan:
+        from airflow_provider_emr_ray.client.ray_jobs import RayCall
+
+        return (yield RayCall(action, {"jobId": _require_id("submission_id", submission_id)}))
+
+    @staticmethod
+    def _plan_ray_get_job(submission_id: str) -> Plan:
+        from airflow_provider_emr_ray.models import RayJobDetails
+
+        data = yield from EmrRayHook._plan_ray_job_call("RayGetJob", submission_id)
+        return RayJobDetails.model_validate(data)
+
+    @staticmethod
+    def _plan_ray_list_jobs() -> Plan:
+        from airflow_provider_emr_ray.client.ray_jobs import RayCall
+        from airflow_provider_emr_ray.models import RayJobDetails
+
+        data = yield RayCall("RayListJobs")
+        return [RayJobDetails.model_validate(item) for item in (data if isinstance(data, list) else [])]
+
+    @staticmethod
+    def _plan_ray_flag(action: str, submission_id: str, key: str) -> Plan:
+        answer = yield from EmrRayHook._plan_ray_job_call(action, submission_id)
+        return bool((answer or {}).get(key, False))
+
+    @staticmethod
+    def _plan_ray_logs(submission_id: str) -> Plan:
+        answer = yield from EmrRayHook._plan_ray_job_call("RayGetJobLogs", submission_id)
+        return str((answer or {}).get("logs") or "")
+
+    @staticmethod
+    def _plan_ray_upload_package(path: str, excludes: list[str] | None) -> Plan:
+        from airflow_provider_emr_ray.client import packaging, ray_jobs
+
+        if not isinstance(path, str) or not path or packaging.is_uri(path) or not os.path.exists(path):
+            raise EmrRayValidationError("path", f"must be an existing local path, got {path!r}")
+        pkg = yield ray_jobs.Work(lambda: packaging.package_for_path(path, excludes))
+        yield from ray_jobs.upload_packages([pkg])
+        return pkg.uri
+
+    def ray_submit_job(
+        self, cluster_id: str, *, entrypoint: str, submission_id: str | None = None,
+        runtime_env: Mapping[str, Any] | None = None, metadata: Mapping[str, str] | None = None,
+        entrypoint_num_cpus: float | None = None, entrypoint_num_gpus: float | None = None,
+        entrypoint_memory: int | None = None, entrypoint_resources: Mapping[str, float] | None = None,
+        internal: bool | None = None,
+    ) -> str:  # fmt: skip
+        """Submit a job through Ray's own Jobs API at the cluster's ``jobUrl`` (``POST /api/jobs/``)
+        and return its ``submission_id``.
+
+        A local ``runtime_env["working_dir"]`` (a directory or an archive) and local
+        ``runtime_env["py_modules"]`` entries (directories, ``.py`` and ``.whl`` files) are
+        packaged and named as Ray's own client does (:mod:`~airflow_provider_emr_ray.client.packaging`)
+        and uploaded first, each only if the cluster lacks it. Never re-sent once it may have
+        reached the cluster (a lost answer raises
+        :class:`~airflow_provider_emr_ray.exceptions.EmrRayOutcomeUnknownError`: look the job up).
+
+        :param cluster_id: the cluster (its ``jobUrl`` and ``submitToken`` come from GetRayCluster).
+        :param entrypoint: the command line, e.g. ``python main.py``.
+        :param submission_id: the job's id (Ray generates one when None); give one to make a
+            retry detectable.
+        :param runtime_env: Ray's runtime_env dict (``working_dir``, ``py_modules``, ``pip``,
+            ``env_vars``, ``excludes``, …).
+        :param metadata: string key/value pairs stored with the job.
+        :param entrypoint_num_cpus: CPUs reserved for the entrypoint.
+        :param entrypoint_num_gpus: GPUs reserved for the entrypoint.
+        :param entrypoint_memory: memory (bytes) reserved for the entrypoint.
+        :param entrypoint_resources: custom resources reserved for the entrypoint.
+        :param internal: True for ``jobUrlInner`` (VPC), False for ``jobUrl``; None: the
+            connection's ``ray_jobs_endpoint`` extra (default public).
+        :raises ~airflow_provider_emr_ray.exceptions.EmrRayJobAlreadyExistsError: the cluster
+            already has a job with ``submission_id``.
+        :raises ~airflow_provider_emr_ray.exceptions.EmrRayPackageUploadRefusedError: the
+            endpoint does not take local packages (upload to OSS instead).
+        """
+        plan = self._plan_ray_submit_job(entrypoint, submission_id, runtime_env, metadata, entrypoint_num_cpus,
+                                         entrypoint_num_gpus, entrypoint_memory, entrypoint_resources)  # fmt: skip
+        return self._ray_drive(cluster_id, internal, plan)
+
+    async def aray_submit_job(
+        self, cluster_id: str, *, entrypoint: str, submission_id: str | None = None,
+        runtime_env: Mapping[str, Any] | None = None, metadata: Mapping[str, str] | None = None,
+        entrypoint_num_cpus: float | None = None, entrypoint_num_gpus: float | None = None,
+        entrypoint_memory: int | None = None, entrypoint_resources: Mapping[str, float] | None = None,
+        internal: bool | None = None,
+    ) -> str:  # fmt: skip
+        """Async twin of :meth:`ray_submit_job`."""
+        plan = self._plan_ray_submit_job(entrypoint, submission_id, runtime_env, metadata, entrypoint_num_cpus,
+                                         entrypoint_num_gpus, entrypoint_memory, entrypoint_resources)  # fmt: skip
+        return await self._aray_drive(cluster_id, internal, plan)
+
+    def ray_get_job(self, cluster_id: str, submission_id: str, *, internal: bool | None = None) -> RayJobDetails:
+        """Describe a job through Ray's Jobs API (``GET /api/jobs/{id}``).
+
+        :param cluster_id: the cluster.
+        :param submission_id: the job's ``submission_id`` (or Ray ``job_id``).
+        :param internal: as in :meth:`ray_submit_job`.
+        :raises ~airflow_provider_emr_ray.exceptions.EmrRayNotFoundError: no such job.
+        """
+        return self._ray_drive(cluster_id, internal, self._plan_ray_get_job(submission_id))
+
+    async def aray_get_job(self, cluster_id: str, submission_id: str, *, internal: bool | None = None) -> RayJobDetails:
+        """Async twin of :meth:`ray_get_job`."""
+        return await self._aray_drive(cluster_id, internal, self._plan_ray_get_job(submission_id))
+
+    def ray_list_jobs(self, cluster_id: str, *, internal: bool | None = None) -> list[RayJobDetails]:
+        """Every job of the cluster as Ray's Jobs API lists them (``GET /api/jobs/``).
+
+        :param cluster_id: the cluster.
+        :param internal: as in :meth:`ray_submit_job`.
+        """
+        return self._ray_drive(cluster_id, internal, self._plan_ray_list_jobs())
+
+    async def aray_list_jobs(self, cluster_id: str, *, internal: bool | None = None) -> list[RayJobDetails]:
+        """Async twin of :meth:`ray_list_jobs`."""
+        return await self._aray_drive(cluster_id, internal, self._plan_ray_list_jobs())
+
+    def ray_stop_job(self, cluster_id: str, submission_id: str, *, internal: bool | None = None) -> bool:
+        """Stop a job (``POST /api/jobs/{id}/stop``); return Ray's ``stopped`` (False: it had ended).
+
+        :param cluster_id: the cluster.
+        :param submission_id: the job.
+        :param internal: as in :meth:`ray_submit_job`.
+        """
+        return self._ray_drive(cluster_id, internal, self._plan_ray_flag("RayStopJob", submission_id, "stopped"))
+
+    async def aray_stop_job(self, cluster_id: str, submission_id: str, *, internal: bool | None = None) -> bool:
+        """Async twin of :meth:`ray_stop_job`."""
+        return await self._aray_drive(cluster_id, internal, self._plan_ray_flag("RayStopJob", submission_id, "stopped"))
+
+    def ray_delete_job(self, cluster_id: str, submission_id: str, *, internal: bool | None = None) -> bool:
+        """Delete a terminal job's record and logs (``DELETE /api/jobs/{id}``); return Ray's ``deleted``.
+
+        :param cluster_id: the cluster.
+        :param submission_id: the job (it must have ended: Ray answers 400 otherwise).
+        :param internal: as in :meth:`ray_submit_job`.
+        """
+        return self._ray_drive(cluster_id, internal, self._plan_ray_flag("RayDeleteJob", submission_id, "deleted"))
+
+    async def aray_delete_job(self, cluster_id: str, submission_id: str, *, internal: bool | None = None) -> bool:
+        """Async twin of :meth:`ray_delete_job`."""
+        return await self._aray_drive(cluster_id, internal, self._plan_ray_flag("RayDeleteJob", submission_id, "deleted"))
+
+    def ray_get_job_logs(self, cluster_id: str, submission_id: str, *, internal: bool | None = None) -> str:
+        """The job's driver log so far (``GET /api/jobs/{id}/logs``).
+
+        :param cluster_id: the cluster.
+        :param submission_id: the job.
+        :param internal: as in :meth:`ray_submit_job`.
+        """
+        return self._ray_drive(cluster_id, internal, self._plan_ray_logs(submission_id))
+
+    async def aray_get_job_logs(self, cluster_id: str, submission_id: str, *, internal: bool | None = None) -> str:
+        """Async twin of :meth:`ray_get_job_logs`."""
+        return await self._aray_drive(cluster_id, internal, self._plan_ray_logs(submission_id))
+
+    def ray_upload_package(
+        self, cluster_id: str, path: str, *, excludes: list[str] | None = None, internal: bool | None = None
+    ) -> str:
+        """Upload a local directory (packaged as a ``working_dir``), archive, wheel or ``.py``
+        file, unless the cluster has it already; return its ``gcs://`` URI (for ``working_dir``
+        or ``py_modules`` of later jobs).
+
+        :param cluster_id: the cluster.
+        :param path: the local path.
+        :param excludes: gitwildmatch patterns left out (besides Ray's defaults, ``.gitignore``
+            and ``.rayignore``).
+        :param internal: as in :meth:`ray_submit_job`.
+        """
+        return self._ray_drive(cluster_id, internal, self._plan_ray_upload_package(path, excludes))
+
+    async def aray_upload_package(
+        self, cluster_id: str, path: str, *, excludes: list[str] | None = None, internal: bool | None = None
+    ) -> str:
+        """Async twin of :meth:`ray_upload_package`."""
+        return await self._aray_drive(cluster_id, internal, self._plan_ray_upload_package(path, excludes))
 
     # ------------------------------------------------------------------ connection test & UI
 

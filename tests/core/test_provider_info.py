@@ -25,7 +25,7 @@ SECRET_EXTRAS = {"security_token", "external_id"}
 EXPECTED_EXTRAS = {
     "region_id", "workspace_id", "endpoint", "security_token", "credential_type", "role_arn", "role_session_name",
     "external_id", "policy", "duration_seconds", "role_name", "oidc_provider_arn", "oidc_token_file_path",
-    "sts_endpoint", "timeout", "max_retries",
+    "sts_endpoint", "timeout", "max_retries", "ray_jobs_endpoint",
 }  # fmt: skip
 
 
@@ -109,7 +109,8 @@ def test_hook_form_methods_answer_from_the_same_declaration(monkeypatch: pytest.
         assert type(field.validators[0]).__name__ == "Optional", name
     # no null choice: Airflow 3.0's UI crashes the page on a null option of a select
     assert widgets["credential_type"].validators[1] == ("any_of", CREDENTIAL_TYPES)
-    assert all(len(f.validators) == 1 for n, f in widgets.items() if n != "credential_type")
+    assert widgets["ray_jobs_endpoint"].validators[1] == ("any_of", ("public", "internal"))
+    assert all(len(f.validators) == 1 for n, f in widgets.items() if n not in ("credential_type", "ray_jobs_endpoint"))
 
     behaviour = EmrRayHook.get_ui_field_behaviour()
     jsonschema.validate(behaviour, _schema("customized_form_field_behaviours.schema.json"))
