@@ -10,6 +10,7 @@ The length bounds are in :mod:`~airflow_provider_emr_ray.limits`. Standard libra
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -23,6 +24,7 @@ __all__ = [
     "fit",
     "from_wire",
     "normalize",
+    "ray_submission_id",
     "to_wire",
     "workflow_id",
 ]
@@ -31,6 +33,9 @@ __all__ = [
 WORKFLOW_ID = "workflowId"
 #: The tags that identify the Airflow task instance that submitted a job.
 AIRFLOW_IDENTITY_KEYS = ("airflow_dag_id", "airflow_run_id", "airflow_task_id", "airflow_map_index")
+#: The metadata key of a job submitted through Ray's Jobs API naming the try that submitted it
+#: (so a lost submit answer is told apart from a previous try's job of the same id).
+AIRFLOW_TRY_NUMBER_KEY = "airflow_try_number"
 
 
 def _pairs(tags: Any, field: str) -> Iterable[tuple[str, Any, Any]]:
@@ -135,3 +140,34 @@ def airflow_tags(ti: Any) -> dict[str, str]:
     if map_index is not None and map_index >= 0:
         tags["airflow_map_index"] = str(map_index)
     return tags
+
+
+#: The longest Ray Jobs ``submission_id`` this provider builds, and its characters: lower-case
+#: letters, digits, ``-`` and ``_`` (what Ray itself generates, ``raysubmit_<alnum>``, fits in
+#: them; they are safe in a URL path, a Ray actor name and a KV key).
+RAY_SUBMISSION_ID_MAX_LENGTH = 64
+RAY_SUBMISSION_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_RAY_ID_UNSAFE = re.compile(r"[^a-z0-9]+")
+_RAY_ID_DIGEST = 20
+_RAY_ID_SUFFIX_ROOM = 5  # "-r" and up to three digits
+
+
+def ray_submission_id(dag_id: str, run_id: str, task_id: str, map_index: int | None = -1, attempt: int = 0) -> str:
+    """The deterministic Ray Jobs ``submission_id`` of one task instance.
+
+    The same on every try of the task instance (``dag_id``, ``run_id``, ``task_id``,
+    ``map_index``; never the try number), so a retry or a resend after a lost answer finds the
+    job instead of submitting a second one (Ray refuses a duplicate ``submission_id``).
+    ``attempt`` > 0 names the n-th resubmission after a previous job of the task instance ended
+    failed or stopped (suffix ``-r<n>``). Shape: ``af-<dag>-<task>-<hash>`` in lower-case
+    letters, digits and ``-``, at most :data:`RAY_SUBMISSION_ID_MAX_LENGTH` characters; the hash
+    (of all four parts) keeps two task instances apart however their names were cut.
+    """
+    if attempt < 0:
+        raise ValueError("attempt must be >= 0")
+    index = -1 if map_index is None else int(map_index)
+    digest = hashlib.sha256(f"{dag_id}\x00{run_id}\x00{task_id}\x00{index}".encode()).hexdigest()[:_RAY_ID_DIGEST]
+    room = RAY_SUBMISSION_ID_MAX_LENGTH - len("af-") - 1 - _RAY_ID_DIGEST - _RAY_ID_SUFFIX_ROOM
+    readable = _RAY_ID_UNSAFE.sub("-", f"{dag_id}-{task_id}".lower()).strip("-")[:room].strip("-")
+    base = f"af-{readable}-{digest}" if readable else f"af-{digest}"
+    return f"{base}-r{attempt}" if attempt else base

@@ -10,6 +10,7 @@ the triggers and httpx are imported inside the methods that use them.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,8 +34,11 @@ from airflow_provider_emr_ray.utils.validation import (
 from airflow_provider_emr_ray.utils.waiting_args import (
     DEFAULT_MAX_TRANSIENT_ERRORS,
     DEFAULT_POLL_INTERVAL,
+    SUBMISSION_API_CHOICES,
     WaitingMixin,
+    check_choice,
     default_deferrable,
+    ray_internal,
 )
 
 if TYPE_CHECKING:
@@ -59,6 +63,41 @@ _IF_EXISTS = ("reuse", "fail", "create")
 LOG_TAIL_LINES = 50
 #: How far back a lookup of a submit whose outcome is unknown searches (by submit time).
 _RECONCILE_LOOKBACK_SECONDS = 300.0
+#: The submit operator's arguments that only SubmitRayJob takes (not Ray's Jobs API path).
+_OPENAPI_ONLY_ARGS = (
+    "head_spec",
+    "worker_spec",
+    "display_release_version",
+    "network_service_name",
+    "submission_mode",
+    "shutdown_after_job_finishes",
+    "ttl_seconds_after_finished",
+    "active_deadline_seconds",
+    "volume_ids",
+    "extra_param",
+    "extra_fields",
+)
+#: Resubmissions of one task instance on Ray's Jobs API path (each after a failed/stopped job).
+_MAX_RAY_RESUBMITS = 50
+#: The longest job message an exception carries (Ray puts its log tail in a failed job's message).
+_MAX_MESSAGE_CHARS = 4000
+
+
+def _is_local_path(value: Any) -> bool:
+    """A path on the worker (not a URL such as ``oss://``, ``https://``, ``gcs://``)."""
+    return isinstance(value, str) and bool(value.strip()) and "://" not in value
+
+
+def _parsed_runtime_env(value: Any) -> dict[str, Any]:
+    """``runtime_env`` (a dict or a JSON object string) as a dict."""
+    text = json_object("runtime_env", value)
+    return json.loads(text) if text else {}
+
+
+def _cut(message: str | None) -> str | None:
+    if message is None or len(message) <= _MAX_MESSAGE_CHARS:
+        return message
+    return "..." + message[-_MAX_MESSAGE_CHARS:]
 
 
 # --------------------------------------------------------------------------------------------
@@ -593,6 +632,37 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
     When the job fails, the last lines of its driver log go into the task log, and the error
     names the job's status and message.
 
+    **Two ways to submit** (``submission_api``). ``"openapi"``: SubmitRayJob of the EMR
+    Serverless Spark API (code on OSS or at an https URL, or a job-scoped cluster with
+    ``head_spec``). ``"ray"``: Ray's own Jobs API at the cluster's ``jobUrl`` (``jobUrlInner``
+    with ``ray_jobs_endpoint="internal"``), as ``ray job submit`` does: a local ``working_dir``
+    or ``py_modules`` entry is zipped and uploaded first. ``"auto"`` (default) takes the Ray
+    path when ``working_dir``, ``runtime_env["working_dir"]`` or a ``runtime_env["py_modules"]``
+    entry is a local path (no ``scheme://``) and ``cluster_id`` is given, SubmitRayJob otherwise.
+    Local code with a job-scoped cluster, ``submission_api="ray"`` without ``cluster_id`` (or
+    with a SubmitRayJob-only argument such as ``head_spec``), and a local path with
+    ``submission_api="openapi"`` are errors when the task starts, before any API call.
+
+    A relative local path is resolved against the folder of the DAG file (so
+    ``working_dir="ray_jobs"`` is the ``ray_jobs/`` folder next to it; ``~`` is expanded) and
+    must exist on the worker when the task starts.
+
+    On the Ray path the job's ``submission_id`` is derived from the task instance (dag id, run
+    id, task id, map index; never the try number: :func:`~airflow_provider_emr_ray.tags.ray_submission_id`),
+    so a retry or a resend after a lost answer finds the job (Ray refuses a duplicate id)
+    instead of submitting twice: a live or succeeded job of a previous try is reattached; after
+    a failed or stopped one, a new job is submitted as ``<id>-r1``, ``-r2``, ... (logged). The
+    Airflow tags (``workflowId`` included), ``tags`` and ``metadata`` become the Ray job's
+    metadata (string values), with ``name`` when given; ``airflow_try_number`` names the try.
+    Waiting, deferral, ``cancel_on_kill`` (the job is stopped), timeouts, the log tail (from
+    the Jobs API) and the XCom keys are the same on both paths; ``dashboardUrl`` is the
+    cluster's, without its token. The token authorising the Jobs API never leaves the hook: not
+    in XCom, rendered fields, trigger arguments or logs.
+
+    XCom keys: ``submissionId``, ``submissionApi`` (``"openapi"`` or ``"ray"``, for a
+    :class:`~airflow_provider_emr_ray.sensors.emr_ray.RayJobSensor` to pull), ``tags`` and
+    ``dashboardUrl``.
+
     Waiting arguments (``wait_for_completion``: until a terminal status, ``deferrable``,
     ``poll_interval``, ``max_wait``: the job is then cancelled with ``cancel_on_kill`` and the
     task fails, ``max_transient_errors``): see
@@ -627,11 +697,17 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
         retry cannot reattach (it submits a new job).
     :param cancel_on_kill: Cancel the job when the task is killed or times out (default True).
     :param log_tail_lines: Lines of the driver log copied to the task log when the job fails.
+    :param submission_api: ``"auto"`` (default), ``"openapi"`` or ``"ray"`` (see above). Templated.
+    :param ray_jobs_endpoint: Ray path: ``"public"`` (the cluster's ``jobUrl``) or
+        ``"internal"`` (``jobUrlInner``, from inside the VPC); None: the connection's choice.
+        Templated.
     """
 
     template_fields: Sequence[str] = (
         "entrypoint",
         "cluster_id",
+        "submission_api",
+        "ray_jobs_endpoint",
         "name",
         "head_spec",
         "worker_spec",
@@ -689,9 +765,13 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
         add_airflow_tags: bool = True,
         cancel_on_kill: bool = True,
         log_tail_lines: int = LOG_TAIL_LINES,
+        submission_api: str = "auto",
+        ray_jobs_endpoint: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.submission_api = submission_api
+        self.ray_jobs_endpoint = ray_jobs_endpoint
         self.entrypoint = entrypoint
         self.cluster_id = cluster_id
         self.name = name
@@ -718,6 +798,8 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
         self.cancel_on_kill = cancel_on_kill
         self.log_tail_lines = non_negative_int("log_tail_lines", log_tail_lines)
         self._submission_id: str | None = None
+        #: The API that submitted the job ("openapi" / "ray"), once the task chose it.
+        self._api: str | None = None
         self._validate(rendered=False)
 
     # ---- validation --------------------------------------------------------------------------
@@ -735,6 +817,67 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
                 json_object(field, getattr(self, field))
         if checkable(self.extra_fields, rendered):
             check_mapping("extra_fields", self.extra_fields)
+        if checkable(self.ray_jobs_endpoint, rendered):
+            ray_internal(self.ray_jobs_endpoint)
+        self._choose_api(rendered=rendered)
+
+    # ---- which API ---------------------------------------------------------------------------
+
+    def _local_code(self, rendered: bool) -> list[tuple[str, str]]:
+        """``(field, path)`` of every local path among ``working_dir``,
+        ``runtime_env["working_dir"]`` and ``runtime_env["py_modules"]`` (those known now)."""
+        found: list[tuple[str, str]] = []
+        if checkable(self.working_dir, rendered) and _is_local_path(self.working_dir):
+            found.append(("working_dir", self.working_dir))
+        if checkable(self.runtime_env, rendered):
+            env = _parsed_runtime_env(self.runtime_env)
+            if _is_local_path(env.get("working_dir")):
+                found.append(("runtime_env.working_dir", env["working_dir"]))
+            modules = env.get("py_modules")
+            if isinstance(modules, list):
+                found.extend((f"runtime_env.py_modules[{i}]", m) for i, m in enumerate(modules) if _is_local_path(m))
+        return found
+
+    def _choose_api(self, *, rendered: bool) -> str | None:
+        """``"openapi"`` or ``"ray"`` (see the class docstring), or None when it cannot be told
+        yet (at parse, from templated arguments). Contradictions raise, naming the field."""
+        api = self.submission_api
+        if not checkable(api, rendered):
+            return None
+        check_choice("submission_api", api, SUBMISSION_API_CHOICES)
+        local = self._local_code(rendered)
+        has_cluster = self.cluster_id is not None and self.cluster_id != ""
+        if api == "auto":
+            if not local:
+                return "openapi" if rendered else None
+            field, path = local[0]
+            if self.head_spec is not None or self.worker_spec is not None or not has_cluster:
+                raise validation_error(
+                    field,
+                    f"{path!r} is a local path: only Ray's Jobs API of an existing cluster (cluster_id) takes "
+                    "local code; a job-scoped cluster (head_spec/worker_spec, no cluster_id) takes a URL "
+                    "such as oss://bucket/code.zip",
+                )
+            api = "ray"
+        if api == "ray":
+            if not has_cluster:
+                raise validation_error(
+                    "cluster_id", "is required with submission_api='ray' (Ray's Jobs API of an existing cluster)"
+                )
+            for name in _OPENAPI_ONLY_ARGS:
+                if getattr(self, name) is not None:
+                    raise validation_error(
+                        name, "is an argument of SubmitRayJob only; Ray's Jobs API (submission_api='ray') does not take it"
+                    )
+            return "ray"
+        if local:
+            field, path = local[0]
+            raise validation_error(
+                field,
+                f"{path!r} is a local path, and SubmitRayJob (submission_api='openapi') takes only a URL "
+                "(oss://..., https://...); submission_api='ray' (or 'auto') with cluster_id uploads local code",
+            )
+        return "openapi"
 
     # ---- tags and lookup ---------------------------------------------------------------------
 
@@ -835,12 +978,214 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
         self.log.info("Submitted Ray job %s (%s)", submission_id, name)
         return submission_id
 
+    # ---- Ray's Jobs API path -----------------------------------------------------------------
+
+    def _internal(self) -> bool | None:
+        return ray_internal(self.ray_jobs_endpoint)
+
+    def _dag_folder(self, context: Context) -> Any:
+        """The folder of the DAG file (relative local paths are resolved against it), or None."""
+        from pathlib import Path
+
+        dag = context.get("dag")
+        if dag is None:
+            try:
+                dag = self.dag
+            except Exception:
+                dag = None
+        fileloc = getattr(dag, "fileloc", None)
+        return Path(fileloc).resolve().parent if fileloc else None
+
+    def _resolve_local(self, field: str, path: str, folder: Any) -> str:
+        """``path`` as an absolute path on the worker (relative: against the DAG file's folder),
+        which must exist."""
+        from pathlib import Path
+
+        candidate = Path(path).expanduser()
+        if not candidate.is_absolute():
+            if folder is None:
+                raise validation_error(
+                    field, f"{path!r} is relative and the DAG file's folder is unknown: give an absolute path"
+                )
+            candidate = folder / candidate
+        candidate = candidate.resolve()
+        if not candidate.exists():
+            where = f" (relative paths are resolved against the DAG file's folder {folder})" if not Path(path).expanduser().is_absolute() else ""
+            raise validation_error(field, f"local path {str(candidate)!r} does not exist on this worker{where}")
+        return str(candidate)
+
+    def _ray_runtime_env(self, context: Context) -> dict[str, Any]:
+        """The runtime env sent to Ray's Jobs API: ``runtime_env`` with ``working_dir`` and the
+        local paths (``working_dir``, ``py_modules`` entries) resolved and checked."""
+        env = _parsed_runtime_env(self.runtime_env)
+        if self.working_dir:
+            if env.get("working_dir") not in (None, self.working_dir):
+                raise validation_error("working_dir", "differs from runtime_env['working_dir']: give one of them")
+            env["working_dir"] = self.working_dir
+        folder = self._dag_folder(context)
+        if _is_local_path(env.get("working_dir")):
+            field = "working_dir" if self.working_dir else "runtime_env.working_dir"
+            env["working_dir"] = self._resolve_local(field, env["working_dir"], folder)
+        modules = env.get("py_modules")
+        if modules is not None:
+            if not isinstance(modules, list):
+                raise validation_error("runtime_env.py_modules", "must be a list of paths or URLs")
+            env["py_modules"] = [
+                self._resolve_local(f"runtime_env.py_modules[{i}]", m, folder) if _is_local_path(m) else m
+                for i, m in enumerate(modules)
+            ]
+        return env
+
+    def _ray_metadata(self, tags: Mapping[str, str], try_number: int) -> dict[str, str]:
+        """The Ray job's metadata: ``metadata``, the tags (Airflow's included), ``name`` when
+        given, and the try that submitted it. Ray takes string values only."""
+        from airflow_provider_emr_ray.tags import AIRFLOW_TRY_NUMBER_KEY
+
+        text = json_object("metadata", self.metadata)
+        metadata = json.loads(text) if text else {}
+        for key, value in metadata.items():
+            if not isinstance(value, str):
+                raise validation_error(
+                    f"metadata[{key!r}]", f"Ray's Jobs API takes string metadata values, got {type(value).__name__}"
+                )
+        metadata.update(tags)
+        if self.name:
+            metadata["name"] = self.name
+        metadata[AIRFLOW_TRY_NUMBER_KEY] = str(try_number)
+        return metadata
+
+    def _ray_submit_kwargs(self, context: Context, tags: Mapping[str, str], try_number: int) -> dict[str, Any]:
+        from airflow_provider_emr_ray.utils.waiting import ray_kwargs
+
+        env = self._ray_runtime_env(context)
+        return {
+            "entrypoint": self.entrypoint,
+            "runtime_env": env or None,
+            "metadata": self._ray_metadata(tags, try_number),
+            "entrypoint_num_cpus": self.entrypoint_num_cpus,
+            "entrypoint_num_gpus": self.entrypoint_num_gpus,
+            "entrypoint_memory": self.entrypoint_memory,
+            "entrypoint_resources": self.entrypoint_resources,
+            **ray_kwargs(self._internal()),
+        }
+
+    def _ray_previous(self, submission_id: str, try_number: int) -> str | None:
+        """What to do about the existing job ``submission_id``: ``"reattach"`` (this try's own
+        job after a lost answer, or a live or succeeded job of a previous try), ``"resubmit"``
+        (a previous try's job ended failed or stopped), or None (no such job)."""
+        from airflow_provider_emr_ray.exceptions import EmrRayNotFoundError
+        from airflow_provider_emr_ray.states import JOB_FAILURE_STATUSES
+        from airflow_provider_emr_ray.tags import AIRFLOW_TRY_NUMBER_KEY
+        from airflow_provider_emr_ray.utils.waiting import ray_job_info, ray_kwargs
+
+        try:
+            job = ray_job_info(
+                self.hook.ray_get_job(self.cluster_id, submission_id, **ray_kwargs(self._internal())), self.cluster_id
+            )
+        except EmrRayNotFoundError:
+            return None
+        status = job["status"]
+        if job["metadata"].get(AIRFLOW_TRY_NUMBER_KEY) == str(try_number):
+            self.log.info("Ray job %s was submitted by this try after all (status %s)", submission_id, job["rayStatus"])
+            return "reattach"
+        if status in JOB_FAILURE_STATUSES:
+            self.log.info(
+                "Ray job %s of a previous try ended %s: submitting a new job for this task instance",
+                submission_id,
+                job["rayStatus"],
+            )
+            return "resubmit"
+        self.log.info(
+            "Reattaching to Ray job %s submitted by a previous try (status %s)", submission_id, job["rayStatus"]
+        )
+        return "reattach"
+
+    def _ray_submit(self, context: Context, submit_kwargs: dict[str, Any]) -> str:
+        """Submit through Ray's Jobs API under the task instance's deterministic id; a duplicate
+        id or an unknown outcome is resolved by looking the job up (see the class docstring)."""
+        from airflow_provider_emr_ray.exceptions import EmrRayJobAlreadyExistsError, EmrRayOutcomeUnknownError
+        from airflow_provider_emr_ray.tags import ray_submission_id
+
+        ti = context["ti"]
+        try_number = getattr(ti, "try_number", 1) or 1
+        map_index = getattr(ti, "map_index", -1)
+        for attempt in range(_MAX_RAY_RESUBMITS):
+            submission_id = ray_submission_id(ti.dag_id, ti.run_id, ti.task_id, map_index, attempt)
+            decision: str | None = None
+            for send in range(1, self.resend_limit + 1):
+                try:
+                    self.hook.ray_submit_job(self.cluster_id, submission_id=submission_id, **submit_kwargs)
+                except EmrRayJobAlreadyExistsError:
+                    decision = self._ray_previous(submission_id, try_number)
+                except EmrRayOutcomeUnknownError as exc:
+                    self.log.warning("Submitting Ray job %s: outcome unknown (%s); looking it up", submission_id, exc)
+                    decision = self._ray_previous(submission_id, try_number)
+                    if decision is None and send == self.resend_limit:
+                        raise AirflowException(
+                            f"Submitting Ray job {submission_id} may or may not have taken effect; a retry of "
+                            "this task looks it up before submitting again"
+                        ) from exc
+                else:
+                    self.log.info(
+                        "Submitted Ray job %s through Ray's Jobs API of cluster %s", submission_id, self.cluster_id
+                    )
+                    return submission_id
+                if decision == "reattach":
+                    return submission_id
+                if decision == "resubmit":
+                    break
+                # No such job (it never took effect, or was deleted meanwhile): sending again
+                # under the same id is safe, Ray refuses a duplicate.
+                self.log.info("Ray job %s is not there: submitting it (again)", submission_id)
+            else:
+                raise AirflowException(f"Submitting Ray job {submission_id} failed {self.resend_limit} times")
+        raise AirflowException(
+            f"{_MAX_RAY_RESUBMITS} Ray jobs of this task instance already ended failed or stopped: not submitting another"
+        )
+
+    def _ray_dashboard_url(self) -> str | None:
+        """The cluster's dashboard URL without its token (best effort: the job runs anyway)."""
+        from airflow_provider_emr_ray.redaction import strip_url_secrets
+
+        try:
+            cluster = self.hook.get_ray_cluster(self.cluster_id)
+        except Exception as exc:
+            self.log.warning("Could not read the dashboard URL of Ray cluster %s: %s", self.cluster_id, exc)
+            return None
+        return strip_url_secrets(getattr(cluster, "dashboard_url", None))
+
+    def _execute_ray(self, context: Context, tags: dict[str, str]) -> str:
+        ti = context["ti"]
+        submit_kwargs = self._ray_submit_kwargs(context, tags, getattr(ti, "try_number", 1) or 1)  # before any call
+        env = submit_kwargs.get("runtime_env") or {}
+        self.log.info(
+            "Submitting through Ray's Jobs API of cluster %s (%s endpoint); working_dir=%s py_modules=%s",
+            self.cluster_id,
+            {None: "the connection's", True: "internal", False: "public"}[self._internal()],
+            env.get("working_dir"),
+            env.get("py_modules"),
+        )
+        submission_id = self._ray_submit(context, submit_kwargs)
+        self._submission_id = submission_id
+        ti.xcom_push(key="submissionId", value=submission_id)
+        ti.xcom_push(key="submissionApi", value="ray")
+        ti.xcom_push(key="tags", value=tags)
+        dashboard = self._ray_dashboard_url()
+        if dashboard:
+            ti.xcom_push(key="dashboardUrl", value=dashboard)
+        if not self.wait_for_completion:
+            return submission_id
+        return self._wait_job(context, submission_id)
+
     # ---- execute -----------------------------------------------------------------------------
 
     def execute(self, context: Context) -> str:
         self._validate(rendered=True)
+        self._api = self._choose_api(rendered=True)
         ti = context["ti"]
         tags = self._job_tags(context)
+        if self._api == "ray":
+            return self._execute_ray(context, tags)
         name = self._job_name(context)
         submit_kwargs = self._submit_kwargs(name, tags)
         validate_request("RayJobConfig", submit_kwargs)  # before any API call
@@ -858,6 +1203,7 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
             submission_id = self._submit(name, tags, submit_kwargs)
         self._submission_id = submission_id
         ti.xcom_push(key="submissionId", value=submission_id)
+        ti.xcom_push(key="submissionApi", value="openapi")
         ti.xcom_push(key="tags", value=tags)
         if not self.wait_for_completion:
             return submission_id
@@ -867,7 +1213,14 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
         from airflow_provider_emr_ray.states import WaitOutcome
         from airflow_provider_emr_ray.utils.resources import JOB
 
-        wait, by_exec = self._new_wait(context, JOB, submission_id, JOB.targets, JOB.failures)
+        ray = self._api == "ray"
+        if ray:
+            from airflow_provider_emr_ray.utils.waiting import ray_job_kind
+
+            kind = ray_job_kind(self.cluster_id, self._internal())
+        else:
+            kind = JOB
+        wait, by_exec = self._new_wait(context, kind, submission_id, JOB.targets, JOB.failures)
         if self.deferrable:
             from airflow_provider_emr_ray.triggers.emr_ray import RayJobStatusTrigger
             from airflow_provider_emr_ray.version_compat import triggerer_calls_on_kill
@@ -877,19 +1230,28 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
                     "This Airflow's triggerer does not call on_kill: the trigger cancels the job itself "
                     "if the task leaves the deferred state while it waits"
                 )
+            ray_args = (
+                {"submission_api": "ray", "cluster_id": self.cluster_id, "internal": self._internal()} if ray else {}
+            )
             trigger = RayJobStatusTrigger(
                 **wait.trigger_kwargs(),
                 cancel_on_kill=self.cancel_on_kill,
                 cancel_on_timeout=self.cancel_on_kill,
+                **ray_args,
                 **self.connection_kwargs(),
             )
-            self._defer_wait(wait, trigger, submission_id=submission_id, by_execution_timeout=by_exec)
+            resume = {"submission_api": "ray"} if ray else {}
+            self._defer_wait(wait, trigger, submission_id=submission_id, by_execution_timeout=by_exec, **resume)
         outcome = wait.run(self.hook)
         note = None
         if outcome == WaitOutcome.timeout and self.cancel_on_kill:
             note = self._cancel(submission_id, "deadline passed")
         return self.execute_complete(
-            context, wait.event(outcome, note), submission_id=submission_id, by_execution_timeout=by_exec
+            context,
+            wait.event(outcome, note),
+            submission_id=submission_id,
+            by_execution_timeout=by_exec,
+            submission_api=self._api,
         )
 
     def execute_complete(
@@ -898,24 +1260,33 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
         event: dict[str, Any],
         submission_id: str | None = None,
         by_execution_timeout: bool = False,
+        submission_api: str | None = None,
     ) -> str:
         """End the wait (after the trigger fired, or the synchronous wait): the event carries
         everything needed; a failed job's log tail is the only further API call."""
         from airflow_provider_emr_ray.states import WaitOutcome
         from airflow_provider_emr_ray.utils.clock import format_duration
-        from airflow_provider_emr_ray.utils.logs import log_tail
+        from airflow_provider_emr_ray.utils.logs import log_tail, ray_log_tail
         from airflow_provider_emr_ray.utils.resources import JOB, JOB_SUBMIT_XCOM_KEYS, push_job_xcoms, read_event
 
         outcome, state, message, job = read_event(JOB, event)
         submission_id = submission_id or event[JOB.id_key]
         self._submission_id = submission_id
+        self._api = submission_api or self._api or "openapi"
         push_job_xcoms(context, submission_id, job, self.log, keys=JOB_SUBMIT_XCOM_KEYS, only_present=True)
         if outcome == WaitOutcome.success:
             self.log.info("Ray job %s %s after %s", submission_id, state, format_duration(job.get("duration")))
             return submission_id
         if outcome == WaitOutcome.failure:
-            log_tail(self.hook, submission_id, job, self.log_tail_lines, self.log)
-            raise AirflowException(f"Ray job {submission_id} ended {state}" + (f": {message}" if message else ""))
+            if self._api == "ray":
+                ray_log_tail(self.hook, self.cluster_id, submission_id, self.log_tail_lines, self.log, self._internal())
+                if job.get("rayStatus") and job["rayStatus"] != state:
+                    state = f"{state} (Ray: {job['rayStatus']})"
+            else:
+                log_tail(self.hook, submission_id, job, self.log_tail_lines, self.log)
+            raise AirflowException(
+                f"Ray job {submission_id} ended {state}" + (f": {_cut(message)}" if message else "")
+            )
         if outcome == WaitOutcome.timeout:
             text = f"Ray job {submission_id} was still {state} when the wait ended" + (f" ({message})" if message else "")
             if by_execution_timeout:
@@ -932,24 +1303,33 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
             return super().resume_execution(next_method, next_kwargs, context)
         except task_deferral_timeout():
             if self.cancel_on_kill:
-                submission_id = context["ti"].xcom_pull(task_ids=self.task_id, key="submissionId")
+                ti = context["ti"]
+                submission_id = ti.xcom_pull(task_ids=self.task_id, key="submissionId")
                 if submission_id:
+                    self._api = ti.xcom_pull(task_ids=self.task_id, key="submissionApi") or "openapi"
                     self._cancel(submission_id, "trigger timed out")
             raise
 
     # ---- cancel ------------------------------------------------------------------------------
 
     def _cancel(self, submission_id: str, why: str) -> str:
+        ray = self._api == "ray"
         try:
-            self.hook.cancel_ray_job(submission_id)
+            if ray:
+                from airflow_provider_emr_ray.utils.waiting import ray_kwargs
+
+                self.hook.ray_stop_job(self.cluster_id, submission_id, **ray_kwargs(self._internal()))
+            else:
+                self.hook.cancel_ray_job(submission_id)
         except Exception as exc:
-            self.log.warning("Could not cancel Ray job %s (%s): %s", submission_id, why, exc)
-            return f"cancelling the job failed: {exc}"
-        self.log.info("Cancelled Ray job %s (%s)", submission_id, why)
-        return "the job was cancelled"
+            self.log.warning("Could not %s Ray job %s (%s): %s", "stop" if ray else "cancel", submission_id, why, exc)
+            return f"{'stopping' if ray else 'cancelling'} the job failed: {exc}"
+        self.log.info("%s Ray job %s (%s)", "Stopped" if ray else "Cancelled", submission_id, why)
+        return f"the job was {'stopped' if ray else 'cancelled'}"
 
     def on_kill(self) -> None:
-        """Cancel the job when the task is killed (or hits ``execution_timeout``) in the worker."""
+        """Cancel (Ray path: stop) the job when the task is killed (or hits
+        ``execution_timeout``) in the worker."""
         if self.cancel_on_kill and self._submission_id:
             self._cancel(self._submission_id, "task killed")
 

@@ -23,8 +23,14 @@ from airflow.providers.common.compat.sdk import (
 from airflow_provider_emr_ray.links.emr_ray import EmrServerlessConsoleLink, RayDashboardLink
 from airflow_provider_emr_ray.utils.connection import CONNECTION_TEMPLATE_FIELDS, ConnectionOperator
 from airflow_provider_emr_ray.utils.resources import CLUSTER, JOB, ResourceKind
-from airflow_provider_emr_ray.utils.validation import non_negative_int, validation_error
-from airflow_provider_emr_ray.utils.waiting_args import DEFAULT_MAX_TRANSIENT_ERRORS, default_deferrable
+from airflow_provider_emr_ray.utils.validation import checkable, non_negative_int, validation_error
+from airflow_provider_emr_ray.utils.waiting_args import (
+    DEFAULT_MAX_TRANSIENT_ERRORS,
+    SUBMISSION_API_CHOICES,
+    check_choice,
+    default_deferrable,
+    ray_internal,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -196,7 +202,33 @@ class RayJobSensor(EmrRayBaseSensor):
     ``cuHours`` and ``dashboardUrl`` (without its token) when the job reaches a target status. The
     sensor does not own the job: it never cancels it.
 
+    The job may come from either way of submitting
+    (:class:`~airflow_provider_emr_ray.operators.emr_ray.EmrRayJobSubmitOperator`'s
+    ``submission_api``): a SubmitRayJob job is read with GetRayJob; a job of Ray's own Jobs API
+    (``submission_api="ray"``) is read from its cluster's ``jobUrl`` (``cluster_id`` names the
+    cluster; the hook reads the endpoint and its token, which never reaches XCom, the trigger's
+    arguments or the log). Its statuses read as the provider's (``SUCCEEDED`` -> ``Succeeded``,
+    ``STOPPED`` -> ``Cancelled``, ...), so ``target_states`` and ``failure_states`` are the same
+    on both; Ray's names are accepted too. ``tags`` is then the job's metadata (the Airflow tags
+    the submit operator put there, ``workflowId`` included); ``cuHours`` is None.
+
+    Pull everything from the tasks upstream::
+
+        RayJobSensor(
+            task_id="wait",
+            cluster_id="{{ ti.xcom_pull('create_cluster') }}",
+            submission_id="{{ ti.xcom_pull('submit', key='submissionId') }}",
+            submission_api="{{ ti.xcom_pull('submit', key='submissionApi') }}",
+            deferrable=True,
+        )
+
     :param submission_id: The job's submission id. Templated.
+    :param cluster_id: The job's cluster (needed for ``submission_api="ray"``). Templated.
+    :param submission_api: ``"auto"`` (default: ``"ray"`` when ``cluster_id`` is given,
+        ``"openapi"`` otherwise), ``"openapi"`` or ``"ray"``; the submit operator's
+        ``submissionApi`` XCom holds the right one. Templated.
+    :param ray_jobs_endpoint: ``submission_api="ray"``: ``"public"`` (``jobUrl``) or
+        ``"internal"`` (``jobUrlInner``); None: the connection's choice. Templated.
     :param target_states: Statuses that satisfy the sensor (default ``["Succeeded"]``).
     :param failure_states: Statuses that fail it (default Failed, Cancelled, Timeout; with
         ``soft_fail`` the task is skipped instead).
@@ -204,18 +236,82 @@ class RayJobSensor(EmrRayBaseSensor):
     Further arguments: see :class:`EmrRayBaseSensor`.
     """
 
-    template_fields: Sequence[str] = ("submission_id", *CONNECTION_TEMPLATE_FIELDS)
+    template_fields: Sequence[str] = (
+        "submission_id",
+        "cluster_id",
+        "submission_api",
+        "ray_jobs_endpoint",
+        *CONNECTION_TEMPLATE_FIELDS,
+    )
     kind = JOB
 
-    def __init__(self, *, submission_id: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        submission_id: str,
+        cluster_id: str | None = None,
+        submission_api: str = "auto",
+        ray_jobs_endpoint: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.submission_id = submission_id
+        self.cluster_id = cluster_id
+        self.submission_api = submission_api
+        self.ray_jobs_endpoint = ray_jobs_endpoint
+        self._api: str | None = None
+        self._choose_api(rendered=False)
+
+    def _choose_api(self, *, rendered: bool) -> str | None:
+        """``"openapi"`` or ``"ray"`` (None at parse while templated); errors name the field."""
+        if checkable(self.ray_jobs_endpoint, rendered):
+            ray_internal(self.ray_jobs_endpoint)
+        if not checkable(self.submission_api, rendered):
+            return None
+        check_choice("submission_api", self.submission_api, SUBMISSION_API_CHOICES)
+        has_cluster = self.cluster_id is not None and self.cluster_id != ""
+        if self.submission_api == "auto":
+            return "ray" if has_cluster else "openapi" if rendered or self.cluster_id is None else None
+        if self.submission_api == "ray" and not has_cluster:
+            raise validation_error("cluster_id", "is required with submission_api='ray' (the job's cluster)")
+        return self.submission_api
+
+    def _prepare(self) -> None:
+        """Choose the API once rendered: a Ray Jobs API job gets its cluster's kind."""
+        if self._api is not None:
+            return
+        self._api = self._choose_api(rendered=True)
+        if self._api == "ray":
+            from airflow_provider_emr_ray.utils.waiting import ray_job_kind, ray_job_states
+
+            self.kind = ray_job_kind(self.cluster_id, ray_internal(self.ray_jobs_endpoint))
+            self.target_states = list(ray_job_states(self.target_states))
+            self.failure_states = list(ray_job_states(self.failure_states))
+
+    def poke(self, context: Context) -> bool:
+        self._prepare()
+        return super().poke(context)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> None:
+        self._prepare()
+        super().execute_complete(context, event)
 
     def _trigger(self, wait: Wait) -> Any:
         from airflow_provider_emr_ray.triggers.emr_ray import RayJobStatusTrigger
 
+        ray_args: dict[str, Any] = {}
+        if self._api == "ray":
+            ray_args = {
+                "submission_api": "ray",
+                "cluster_id": self.cluster_id,
+                "internal": ray_internal(self.ray_jobs_endpoint),
+            }
         return RayJobStatusTrigger(
-            **wait.trigger_kwargs(), cancel_on_kill=False, cancel_on_timeout=False, **self.connection_kwargs()
+            **wait.trigger_kwargs(),
+            cancel_on_kill=False,
+            cancel_on_timeout=False,
+            **ray_args,
+            **self.connection_kwargs(),
         )
 
     def _push(self, context: Context, resource: dict[str, Any]) -> None:

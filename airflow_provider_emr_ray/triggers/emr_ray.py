@@ -28,7 +28,15 @@ from airflow_provider_emr_ray.states import WaitOutcome
 from airflow_provider_emr_ray.utils.clock import now
 from airflow_provider_emr_ray.utils.connection import DEFAULT_CONN_ID, ConnectionMixin
 from airflow_provider_emr_ray.utils.resources import CLUSTER, JOB, ResourceKind
-from airflow_provider_emr_ray.utils.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, DEFAULT_POLL_INTERVAL, Wait
+from airflow_provider_emr_ray.utils.waiting import (
+    DEFAULT_MAX_TRANSIENT_ERRORS,
+    DEFAULT_POLL_INTERVAL,
+    SUBMISSION_APIS,
+    Wait,
+    ray_job_kind,
+    ray_job_states,
+    ray_kwargs,
+)
 
 __all__ = ["EmrRayBaseTrigger", "EmrRayClusterStateTrigger", "RayJobStatusTrigger"]
 
@@ -176,7 +184,19 @@ class RayJobStatusTrigger(EmrRayBaseTrigger):
     ``cancel_on_timeout`` is set, on every Airflow version, because the trigger enforces it
     itself.
 
+    A job submitted through Ray's own Jobs API at the cluster's ``jobUrl``
+    (``submission_api="ray"``) is polled there (``cluster_id`` names the cluster; the hook reads
+    the endpoint and its token from GetRayCluster, so no token is in these arguments, which
+    Airflow stores in its database) and is stopped (``ray_stop_job``) where a SubmitRayJob job
+    is cancelled. Its statuses read as the provider's (``SUCCEEDED`` -> ``Succeeded``,
+    ``STOPPED`` -> ``Cancelled``, ...); ``target_states`` may use either.
+
     :param submission_id: The Ray job's submission id.
+    :param submission_api: ``"openapi"`` (default: a SubmitRayJob job) or ``"ray"`` (a job of
+        Ray's Jobs API on ``cluster_id``).
+    :param cluster_id: The cluster of a ``submission_api="ray"`` job.
+    :param internal: ``submission_api="ray"``: poll at ``jobUrlInner`` (True) or ``jobUrl``
+        (False); None: the connection's choice.
     :param cancel_on_kill: Cancel the job when the deferred task is killed by a user.
     :param cancel_on_timeout: Cancel the job when the deadline passes.
     :param target_states: Statuses that end the wait successfully.
@@ -193,24 +213,46 @@ class RayJobStatusTrigger(EmrRayBaseTrigger):
         submission_id: str,
         cancel_on_kill: bool = False,
         cancel_on_timeout: bool = False,
+        submission_api: str = "openapi",
+        cluster_id: str | None = None,
+        internal: bool | None = None,
         **kwargs: Any,
     ) -> None:
+        if submission_api not in SUBMISSION_APIS:
+            raise ValueError(f"submission_api: must be one of {', '.join(SUBMISSION_APIS)}, got {submission_api!r}")
+        if submission_api == "ray":
+            if not cluster_id:
+                raise ValueError("cluster_id: required with submission_api='ray'")
+            self.kind = ray_job_kind(cluster_id, internal)
+            for key in ("target_states", "failure_states"):
+                if kwargs.get(key) is not None:
+                    kwargs[key] = list(ray_job_states(kwargs[key]))
         super().__init__(**kwargs)
         self.submission_id = submission_id
         self.cancel_on_kill = bool(cancel_on_kill)
         self.cancel_on_timeout = bool(cancel_on_timeout)
+        self.submission_api = submission_api
+        self.cluster_id = cluster_id
+        self.internal = internal
 
     def _extra_kwargs(self) -> dict[str, Any]:
-        return {"cancel_on_kill": self.cancel_on_kill, "cancel_on_timeout": self.cancel_on_timeout}
+        extra: dict[str, Any] = {"cancel_on_kill": self.cancel_on_kill, "cancel_on_timeout": self.cancel_on_timeout}
+        if self.submission_api == "ray":  # ids and a bool only: never the endpoint's token
+            extra.update(submission_api="ray", cluster_id=self.cluster_id, internal=self.internal)
+        return extra
 
     async def _cancel(self, why: str) -> str:
+        verb = "stop" if self.submission_api == "ray" else "cancel"
         try:
-            await self.hook.acancel_ray_job(self.submission_id)
+            if self.submission_api == "ray":
+                await self.hook.aray_stop_job(self.cluster_id, self.submission_id, **ray_kwargs(self.internal))
+            else:
+                await self.hook.acancel_ray_job(self.submission_id)
         except Exception as exc:
-            self.log.warning("Could not cancel Ray job %s (%s): %s", self.submission_id, why, exc)
-            return f"cancelling the job failed: {exc}"
-        self.log.info("Cancelled Ray job %s (%s)", self.submission_id, why)
-        return "the job was cancelled"
+            self.log.warning("Could not %s Ray job %s (%s): %s", verb, self.submission_id, why, exc)
+            return f"{verb}ping the job failed: {exc}" if verb == "stop" else f"cancelling the job failed: {exc}"
+        self.log.info("%s Ray job %s (%s)", "Stopped" if verb == "stop" else "Cancelled", self.submission_id, why)
+        return "the job was stopped" if verb == "stop" else "the job was cancelled"
 
     async def _on_deadline(self) -> str | None:
         if self.cancel_on_timeout:

@@ -1,8 +1,10 @@
 """The tail of a failed Ray job's driver log, copied into the task log.
 
-The log is read through a presigned URL (GetRayLog): the URL is never logged, and an error
-downloading it is reported through :func:`~airflow_provider_emr_ray.redaction.redact_text`
-(httpx's own error texts carry the URL and its signature).
+A SubmitRayJob job's log is read through a presigned URL (GetRayLog): the URL is never logged,
+and an error downloading it is reported through
+:func:`~airflow_provider_emr_ray.redaction.redact_text` (httpx's own error texts carry the URL
+and its signature). A job of Ray's Jobs API (``submission_api="ray"``) has its log read from the
+cluster's Jobs API (``ray_get_job_logs``, :func:`ray_log_tail`).
 """
 
 from __future__ import annotations
@@ -57,16 +59,40 @@ def fetch_log_tail(hook: Any, submission_id: str, job: Mapping[str, Any], lines:
     return response.text.splitlines()[-lines:]  # a driver log may be large: keep the tail
 
 
-def log_tail(hook: Any, submission_id: str, job: Mapping[str, Any], lines: int, log: Any) -> None:
-    """Copy the last ``lines`` lines of the job's driver log into ``log`` (best effort)."""
+def fetch_ray_log_tail(
+    hook: Any, cluster_id: str, submission_id: str, lines: int, internal: bool | None = None
+) -> list[str]:
+    """The last ``lines`` lines of the log of a job of Ray's Jobs API on ``cluster_id``
+    (``internal``: as the hook's ``ray_*`` calls take it; None: the connection's endpoint)."""
+    kwargs = {} if internal is None else {"internal": internal}
+    text = hook.ray_get_job_logs(cluster_id, submission_id, **kwargs) or ""
+    return text.splitlines()[-lines:]
+
+
+def _copy_tail(fetch: Any, submission_id: str, lines: int, log: Any) -> list[str]:
     if lines <= 0:
-        return
+        return []
     try:
-        tail = fetch_log_tail(hook, submission_id, job, lines)
+        tail = fetch()
     except Exception as exc:
         log.warning("Could not fetch the log of Ray job %s: %s", submission_id, redact_text(str(exc)))
-        return
+        return []
     if not tail:
         log.info("Ray job %s left no driver log", submission_id)
-        return
+        return []
     log.error("Last %d lines of the log of Ray job %s:\n%s", len(tail), submission_id, "\n".join(tail))
+    return tail
+
+
+def log_tail(hook: Any, submission_id: str, job: Mapping[str, Any], lines: int, log: Any) -> list[str]:
+    """Copy the last ``lines`` lines of the job's driver log into ``log`` (best effort); returns them."""
+    return _copy_tail(lambda: fetch_log_tail(hook, submission_id, job, lines), submission_id, lines, log)
+
+
+def ray_log_tail(
+    hook: Any, cluster_id: str, submission_id: str, lines: int, log: Any, internal: bool | None = None
+) -> list[str]:
+    """:func:`log_tail` of a job of Ray's Jobs API (``submission_api="ray"``) on ``cluster_id``."""
+    return _copy_tail(
+        lambda: fetch_ray_log_tail(hook, cluster_id, submission_id, lines, internal), submission_id, lines, log
+    )

@@ -9,6 +9,14 @@ of waiting drive it:
 * a trigger: :meth:`Wait.apoll` in its async ``run`` loop;
 * a sensor: :meth:`Wait.poll` once per ``poke``.
 
+A job is either one of the EMR Serverless Spark API (SubmitRayJob, the kind
+:data:`~airflow_provider_emr_ray.utils.resources.JOB`) or one submitted through Ray's own Jobs
+API at the cluster's ``jobUrl`` (:func:`ray_job_kind`, one per cluster). Both read as the same
+event and XCom shapes: a Ray Jobs status (``SUCCEEDED``, ``STOPPED``, ...) is mapped to the
+provider's job status (``Succeeded``, ``Cancelled``, ...; :func:`ray_to_job_status`), so target
+and failure states, sensors and triggers are the same on both paths; the Ray status itself is
+kept as ``rayStatus``.
+
 The operators' waiting arguments are in :mod:`~airflow_provider_emr_ray.utils.waiting_args`
 (loaded at DAG parse); this module is loaded with the first wait.
 """
@@ -21,7 +29,7 @@ from typing import Any
 
 from airflow_provider_emr_ray.states import WaitOutcome
 from airflow_provider_emr_ray.utils.clock import format_duration, now
-from airflow_provider_emr_ray.utils.resources import ResourceKind, wait_event
+from airflow_provider_emr_ray.utils.resources import JOB, ResourceKind, wait_event
 from airflow_provider_emr_ray.utils.waiting_args import DEFAULT_MAX_TRANSIENT_ERRORS, DEFAULT_POLL_INTERVAL
 
 
@@ -34,6 +42,91 @@ def is_transient(exc: BaseException) -> bool:
     )
 
     return isinstance(exc, (EmrRayThrottlingError, EmrRayServerError, EmrRayConnectionError))
+
+
+# ---- Ray Jobs API jobs -----------------------------------------------------------------------
+
+#: Which API submitted a job: ``openapi`` (SubmitRayJob) or ``ray`` (Ray's Jobs API at ``jobUrl``).
+SUBMISSION_APIS = ("openapi", "ray")
+
+
+def _ray_status_map() -> Mapping[str, str]:
+    """Ray Jobs status -> the provider's job status (:data:`~airflow_provider_emr_ray.states.RAY_JOBS_TO_JOB_STATUS`)."""
+    from airflow_provider_emr_ray.states import RAY_JOBS_TO_JOB_STATUS
+
+    return {str(k): str(v) for k, v in RAY_JOBS_TO_JOB_STATUS.items()}
+
+
+def ray_to_job_status(status: Any) -> str | None:
+    """A Ray Jobs status (``SUCCEEDED``...) as the provider's job status (``Succeeded``...);
+    a provider status, or one unknown to both, is returned as it is."""
+    if status is None:
+        return None
+    value = str(status.value if hasattr(status, "value") else status)
+    return _ray_status_map().get(value, value)
+
+
+def ray_job_states(states: Iterable[str]) -> tuple[str, ...]:
+    """Target/failure states given in either vocabulary, in the provider's (deduplicated)."""
+    out: list[str] = []
+    for state in states:
+        mapped = ray_to_job_status(state)
+        if mapped is not None and mapped not in out:
+            out.append(mapped)
+    return tuple(out)
+
+
+def ray_job_info(job: Any, cluster_id: str | None = None) -> dict[str, Any]:
+    """A job of Ray's Jobs API (a ``RayJobDetails``) in the shape of
+    :func:`~airflow_provider_emr_ray.utils.resources.job_info`: ``status`` is the provider's
+    status (``rayStatus`` Ray's own), ``tags`` the job's string metadata (the Airflow tags,
+    ``workflowId`` included), ``duration`` in seconds from Ray's start/end times (ms). No secret
+    (the Jobs API's answers carry none; the token is the hook's)."""
+    from airflow_provider_emr_ray.tags import AIRFLOW_TRY_NUMBER_KEY
+
+    raw = getattr(job, "status", None)
+    raw = None if raw is None else str(raw.value if hasattr(raw, "value") else raw)
+    metadata = dict(getattr(job, "metadata", None) or {})
+    start, end = getattr(job, "start_time", None), getattr(job, "end_time", None)
+    duration = round((end - start) / 1000.0, 3) if start and end and end >= start else None
+    return {
+        "submissionId": getattr(job, "submission_id", None),
+        "jobId": getattr(job, "job_id", None),
+        "clusterId": cluster_id,
+        "status": ray_to_job_status(raw),
+        "rayStatus": raw,
+        "message": getattr(job, "message", None),
+        "errorType": getattr(job, "error_type", None),
+        "driverExitCode": getattr(job, "driver_exit_code", None),
+        "entrypoint": getattr(job, "entrypoint", None),
+        "startTime": start,
+        "endTime": end,
+        "duration": duration,
+        "cuHours": None,
+        "dashboardUrl": None,
+        "metadata": metadata,
+        "tags": {str(k): str(v) for k, v in metadata.items() if isinstance(v, str) and k != AIRFLOW_TRY_NUMBER_KEY},
+    }
+
+
+def ray_kwargs(internal: bool | None) -> dict[str, Any]:
+    """The ``internal`` argument of the hook's ``ray_*`` calls, only when chosen (None: the
+    connection's default endpoint)."""
+    return {} if internal is None else {"internal": bool(internal)}
+
+
+def ray_job_kind(cluster_id: str, internal: bool | None = None) -> ResourceKind:
+    """The kind of a job submitted through Ray's Jobs API on cluster ``cluster_id`` (at its
+    ``jobUrlInner`` when ``internal``, its ``jobUrl`` when False): polled with
+    ``hook.ray_get_job`` / ``aray_get_job``; same id key, event key, states and defaults as
+    :data:`~airflow_provider_emr_ray.utils.resources.JOB`."""
+    kw = ray_kwargs(internal)
+    return ResourceKind(
+        "Ray job", "status", JOB.id_key, JOB.event_key, JOB.known, JOB.targets, JOB.failures,
+        lambda hook, submission_id: hook.ray_get_job(cluster_id, submission_id, **kw),
+        lambda hook, submission_id: hook.aray_get_job(cluster_id, submission_id, **kw),
+        lambda job: ray_job_info(job, cluster_id),
+    )  # fmt: skip
 
 
 class Wait:

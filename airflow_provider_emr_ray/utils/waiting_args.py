@@ -20,6 +20,29 @@ DEFAULT_MAX_TRANSIENT_ERRORS = 5
 DEFAULT_POLL_INTERVAL = 30.0
 
 
+#: ``submission_api`` of the job submit operator and the job sensor: ``auto``, ``openapi``
+#: (SubmitRayJob / GetRayJob of the EMR Serverless Spark API) or ``ray`` (Ray's own Jobs API at
+#: the cluster's ``jobUrl``).
+SUBMISSION_API_CHOICES = ("auto", "openapi", "ray")
+#: ``ray_jobs_endpoint``: the cluster's ``jobUrl`` (``public``) or ``jobUrlInner`` (``internal``,
+#: VPC only); None lets the connection choose.
+RAY_JOBS_ENDPOINTS = {"public": False, "internal": True}
+
+
+def check_choice(field: str, value: object, choices: object) -> None:
+    """``value`` must be one of ``choices`` (an error naming ``field`` otherwise)."""
+    if value not in choices:  # type: ignore[operator]
+        raise validation_error(field, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")  # type: ignore[call-overload]
+
+
+def ray_internal(ray_jobs_endpoint: str | None) -> bool | None:
+    """The hook's ``internal`` argument of a ``ray_jobs_endpoint`` (validated)."""
+    if ray_jobs_endpoint is None or ray_jobs_endpoint == "":
+        return None
+    check_choice("ray_jobs_endpoint", ray_jobs_endpoint, tuple(RAY_JOBS_ENDPOINTS))
+    return RAY_JOBS_ENDPOINTS[ray_jobs_endpoint]
+
+
 def default_deferrable() -> bool:
     """Airflow's ``[operators] default_deferrable`` (the default of ``deferrable``)."""
     return conf.getboolean("operators", "default_deferrable", fallback=False)

@@ -3,7 +3,9 @@
 ``ScriptedHook`` stands in for EmrRayHook: integration tests use the real hook against the
 emulator; this one only lets a test script exact answers (a sequence of states, a transient
 error at step N) without timing. ``FakeTI`` / ``ctx`` stand in for the task instance and the
-context; ``with_hook`` gives an operator, sensor or trigger a scripted hook.
+context; ``with_hook`` gives an operator, sensor or trigger a scripted hook. The ``ray_*``
+methods stand in for Ray's Jobs API at a cluster's ``jobUrl`` (a store of jobs by submission
+id that refuses a duplicate id, a script of submit outcomes and of polled statuses).
 """
 
 from __future__ import annotations
@@ -89,6 +91,83 @@ class ScriptedHook:
 
     async def acancel_ray_job(self, submission_id: str) -> bool:
         return self.cancel_ray_job(submission_id)
+
+    # Ray's Jobs API (submission_api="ray"): a store of jobs by submission id
+    def _ray_store(self) -> dict[str, dict]:
+        return self.__dict__.setdefault("ray_jobs", {})
+
+    def ray_script(self) -> list[Any]:
+        """What the next ``ray_submit_job`` calls do, in order: ``None`` (accepted), an exception
+        (raised, nothing stored) or ``"lost"`` (stored, then the answer is lost: outcome unknown)."""
+        return self.__dict__.setdefault("ray_submit_script", [])
+
+    def ray_statuses(self) -> list[str]:
+        """Statuses the next ``ray_get_job`` calls move the polled job to (the last one stays)."""
+        return self.__dict__.setdefault("ray_status_script", [])
+
+    def ray_submit_job(self, cluster_id: str, *, entrypoint: str, submission_id: str | None = None, **kw: Any) -> str:
+        from airflow_provider_emr_ray.exceptions import EmrRayJobAlreadyExistsError, EmrRayOutcomeUnknownError
+
+        self.calls.append(("ray_submit_job", (cluster_id,), {"entrypoint": entrypoint, "submission_id": submission_id, **kw}))
+        store = self._ray_store()
+        if submission_id in store:
+            raise EmrRayJobAlreadyExistsError(
+                f"Job with submission_id {submission_id} already exists.", submission_id=submission_id, status=400
+            )
+        script = self.ray_script()
+        step = script.pop(0) if script else None
+        if isinstance(step, BaseException):
+            raise step
+        store[submission_id] = {
+            "submission_id": submission_id,
+            "job_id": f"0{len(store) + 1}000000",
+            "status": "PENDING",
+            "entrypoint": entrypoint,
+            "metadata": dict(kw.get("metadata") or {}),
+            "runtime_env": kw.get("runtime_env"),
+            "start_time": 1_700_000_000_000,
+        }
+        if step == "lost":
+            raise EmrRayOutcomeUnknownError("read timeout after sending", action="RaySubmitJob")
+        return submission_id
+
+    def ray_get_job(self, cluster_id: str, submission_id: str, **kw: Any) -> Any:
+        from airflow_provider_emr_ray.exceptions import EmrRayNotFoundError
+        from airflow_provider_emr_ray.models import RayJobDetails
+
+        self.calls.append(("ray_get_job", (cluster_id, submission_id), kw))
+        store = self._ray_store()
+        if submission_id not in store:
+            raise EmrRayNotFoundError(f"Job {submission_id} does not exist", status=404)
+        statuses = self.ray_statuses()
+        if statuses:
+            answer = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+            if isinstance(answer, BaseException):
+                raise answer
+            store[submission_id]["status"] = answer
+            if answer in ("SUCCEEDED", "FAILED", "STOPPED"):
+                store[submission_id]["end_time"] = 1_700_000_042_000
+        return RayJobDetails.model_validate(store[submission_id])
+
+    def ray_stop_job(self, cluster_id: str, submission_id: str, **kw: Any) -> bool:
+        self.calls.append(("ray_stop_job", (cluster_id, submission_id), kw))
+        job = self._ray_store().get(submission_id)
+        if job is not None:
+            job["status"] = "STOPPED"
+        return True
+
+    def ray_get_job_logs(self, cluster_id: str, submission_id: str, **kw: Any) -> str:
+        self.calls.append(("ray_get_job_logs", (cluster_id, submission_id), kw))
+        return self.__dict__.get("ray_logs", "")
+
+    async def aray_get_job(self, cluster_id: str, submission_id: str, **kw: Any) -> Any:
+        return self.ray_get_job(cluster_id, submission_id, **kw)
+
+    async def aray_stop_job(self, cluster_id: str, submission_id: str, **kw: Any) -> bool:
+        return self.ray_stop_job(cluster_id, submission_id, **kw)
+
+    async def aray_get_job_logs(self, cluster_id: str, submission_id: str, **kw: Any) -> str:
+        return self.ray_get_job_logs(cluster_id, submission_id, **kw)
 
     def names(self) -> list[str]:
         return [c[0] for c in self.calls]
