@@ -14,6 +14,9 @@ Layout (one concern per module):
 * ``store`` - clusters and jobs, their lazy state machines and the state file;
 * ``views`` - how a stored cluster or job is rendered as the API's JSON;
 * ``processes`` / ``procgroup`` - job entrypoints as local process groups;
+* ``sources`` - job code: a SubmitRayJob ``workingDir`` URL (``oss://`` through ``oss_root``) and
+  Ray's uploaded packages, unpacked into a job's directory;
+* ``ray_jobs`` - Ray's own Jobs REST API at ``jobUrl`` (under ``RAY_GATEWAY_PREFIX``), by ``ray-token``;
 * ``faults`` - the table of fault kinds, ``FaultRule`` and the injector;
 * ``auth`` - signature verification; ``errors`` / ``responses`` - the answers;
 * ``config`` - ``EmulatorConfig``, the default local credentials and ``conn_json()``;
@@ -35,6 +38,12 @@ Error codes returned (HTTP status, code):
   not Running); 400 ``InvalidParameter`` (validation: name length, pageSize 1-100, bad JSON...);
 * injected faults: 500 ``InternalError``, 503 ``ServiceUnavailable``, 429 ``Throttling.User``
   with ``Retry-After``.
+
+Ray's own Jobs API (``RAY_GATEWAY_PREFIX``, ``/ray-gateway``; :mod:`.ray_jobs`) answers as Ray
+2.60's dashboard does (plain-text errors: 404 ``Job X does not exist``, 400 for a bad submit body,
+500 with the agent's text relayed for a duplicate ``submission_id`` or deleting a job that has not
+ended), behind the gateway's ``ray-token`` check (401 missing, 403 not a Running cluster's token).
+Fault rules do not apply to it.
 """
 
 from __future__ import annotations
@@ -52,6 +61,8 @@ _EXPORTS = {
     "EmulatorConfig": "config",
     "FakeClock": "config",
     "conn_json": "config",
+    "RAY_GATEWAY_PREFIX": "config",
+    "ray_job_url": "config",
     "FaultRule": "faults",
     "ConnectionDropped": "faults",
     "Emulator": "app",

@@ -12,6 +12,7 @@ from airflow_provider_emr_ray.emulator.config import (
     DEFAULT_WORKSPACE,
     EmulatorConfig,
     conn_json,
+    ray_job_url,
 )
 from airflow_provider_emr_ray.emulator.faults import FaultRule
 
@@ -45,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--error-name-pattern", default=None, help="clusters whose name matches go to Error")
     p.add_argument("--state-file", default=None, help="JSON file the state survives restarts in")
     p.add_argument("--data-dir", default=None, help="job working directories and logs (default: a temp dir)")
+    p.add_argument("--oss-root", default=None, metavar="DIR",
+                   help="local stand-in for OSS: SubmitRayJob workingDir oss://bucket/key is read from DIR/bucket/key "
+                        "(a folder, or a zip that is unpacked); without it oss:// working dirs fail the job")
     p.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="fault rule, e.g. kind=500,action=GetRayJob,times=2[,after=true] or a JSON object (repeatable)")
     p.add_argument("--enable-control", action="store_true", help="serve /__emulator__/faults and /__emulator__/stats")
@@ -77,6 +81,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         error_name_pattern=args.error_name_pattern,
         state_file=args.state_file,
         data_dir=args.data_dir,
+        oss_root=args.oss_root,
         faults=[FaultRule.parse(spec) for spec in args.fault],
         enable_control=args.enable_control,
         **delays,
@@ -116,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"EMR Ray emulator listening on {endpoint}", flush=True)
     print(f"EMR_RAY_EMULATOR_ENDPOINT={endpoint}", flush=True)
     print(f"AIRFLOW_CONN_EMR_RAY_DEFAULT='{connection_value(config, endpoint)}'", flush=True)
+    print(f"EMR_RAY_EMULATOR_RAY_JOB_URL={ray_job_url(endpoint)}", flush=True)
     server = uvicorn.Server(uvicorn_config(app, log_level=args.log_level, access_log=args.access_log))
     try:
         server.run(sockets=[sock])

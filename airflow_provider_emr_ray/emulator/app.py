@@ -29,6 +29,7 @@ from airflow_provider_emr_ray.emulator.config import EmulatorConfig
 from airflow_provider_emr_ray.emulator.errors import ApiError
 from airflow_provider_emr_ray.emulator.faults import FaultInjector, FaultRule, Stats
 from airflow_provider_emr_ray.emulator.handlers import CONTROL_PREFIX, Call
+from airflow_provider_emr_ray.emulator.ray_jobs import RayJobsApi, gateway_mount
 from airflow_provider_emr_ray.emulator.responses import SEND_KEY, error_response, json_response, ok_response, request_id
 from airflow_provider_emr_ray.emulator.store import Store
 
@@ -48,6 +49,8 @@ class Emulator:
         self.verifier = Verifier(config.access_keys(), security_tokens=tokens)
         self.faults = FaultInjector(config.faults)
         self.stats = Stats()
+        #: Ray's own Jobs API at the clusters' ``jobUrl`` (see :mod:`.ray_jobs`).
+        self.ray_jobs = RayJobsApi(self.store, self.stats)
         self.workspaces = config.workspaces()
         self._log_key = os.urandom(32)
 
@@ -234,6 +237,7 @@ def create_app(config: EmulatorConfig | None = None, *, ticker_interval: float =
                 await asyncio.sleep(ticker_interval)
                 try:
                     emu.store.tick()
+                    emu.ray_jobs.tick()
                 except Exception:  # pragma: no cover - never let the ticker die
                     pass
 
@@ -254,6 +258,7 @@ def create_app(config: EmulatorConfig | None = None, *, ticker_interval: float =
         routes.append(Route(action.path, handler, methods=[action.method], name=action.name))
         fast.append((action.method, _path_regex(action.path), handler))
     routes += _control_routes(emu)
+    routes.append(gateway_mount(emu.ray_jobs))
     app = EmulatorApp(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _not_found})
     app.state.emulator = emu
     app.emulator = emu

@@ -24,7 +24,9 @@ __all__ = [
     "DEFAULT_WORKSPACE",
     "EmulatorConfig",
     "FakeClock",
+    "RAY_GATEWAY_PREFIX",
     "conn_json",
+    "ray_job_url",
 ]
 
 # Well-known *local development* credentials (never valid against Alibaba Cloud). They equal the
@@ -34,6 +36,17 @@ DEFAULT_ACCESS_KEY_SECRET = "test-secret-0123456789abcdefghij"
 DEFAULT_REGION = "cn-hangzhou"
 DEFAULT_WORKSPACE = "w-d2d82aa09155"
 DEFAULT_RELEASE = "ray-1.0.0 (Ray 2.47.1, Python 3.12)"
+
+#: Where the emulator serves Ray's own Jobs REST API (the ``jobUrl`` gateway of every cluster,
+#: which picks the cluster from the ``ray-token`` header). GetRayCluster's ``jobUrl`` and
+#: ``jobUrlInner`` are the emulator's base URL followed by this prefix; Ray's
+#: ``JobSubmissionClient`` appends ``/api/...`` to it.
+RAY_GATEWAY_PREFIX = "/ray-gateway"
+
+
+def ray_job_url(endpoint: str) -> str:
+    """The Ray Jobs API address (``jobUrl``) of an emulator served at ``endpoint``."""
+    return endpoint.rstrip("/") + RAY_GATEWAY_PREFIX
 
 
 def conn_json(
@@ -103,6 +116,11 @@ class EmulatorConfig:
     public_endpoint: str | None = None
     #: Seconds a GetRayLog access URL stays valid.
     log_url_ttl: float = 3600.0
+    #: Local stand-in for OSS: SubmitRayJob ``workingDir`` ``oss://bucket/key`` is read from
+    #: ``<oss_root>/bucket/key`` (a directory, or a zip file that is unpacked). Without it an
+    #: ``oss://`` workingDir fails the job, as an object missing from OSS would. A local path as
+    #: workingDir always fails the job (the service only reads URLs).
+    oss_root: str | None = None
 
     user_id: str = "1234567890123456"
     creator_name: str = "emulator"

@@ -249,6 +249,10 @@ class Stats:
     faults: Counter = field(default_factory=Counter)
     faults_by_kind: Counter = field(default_factory=Counter)
     rejections: Counter = field(default_factory=Counter)
+    #: Calls of Ray's own Jobs API at ``jobUrl``, per action (``ray_jobs.RAY_JOBS_ACTIONS``).
+    ray_jobs_calls: Counter = field(default_factory=Counter)
+    #: Ray Jobs API calls refused for their ``ray-token`` (``missing`` / ``invalid``).
+    ray_jobs_rejections: Counter = field(default_factory=Counter)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -258,6 +262,8 @@ class Stats:
             "rejections": dict(self.rejections),
             "totalCalls": sum(self.calls.values()),
             "totalFaults": sum(self.faults.values()),
+            "rayJobsCalls": dict(self.ray_jobs_calls),
+            "rayJobsRejections": dict(self.ray_jobs_rejections),
         }
 
     def reset(self) -> None:
@@ -265,6 +271,8 @@ class Stats:
         self.faults.clear()
         self.faults_by_kind.clear()
         self.rejections.clear()
+        self.ray_jobs_calls.clear()
+        self.ray_jobs_rejections.clear()
 
 
 class FaultInjector:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from airflow_provider_emr_ray.emulator import errors, requests
+from airflow_provider_emr_ray.emulator.config import ray_job_url
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -68,7 +69,8 @@ def update_ray_cluster(call: Call) -> dict[str, Any]:
 def get_ray_cluster(call: Call) -> dict[str, Any]:
     store = call.store
     with store.lock:
-        return store.cluster_view(store.get_cluster(call.ws, call.param("clusterId")), full=True)
+        cluster = store.get_cluster(call.ws, call.param("clusterId"))
+        return store.cluster_view(cluster, full=True, job_url=ray_job_url(_base_url(call)))
 
 
 def list_ray_cluster(call: Call) -> dict[str, Any]:
@@ -177,6 +179,8 @@ def list_ray_logs(call: Call) -> dict[str, Any]:
 
 
 def _base_url(call: Call) -> str:
+    """The emulator's address as the caller reached it (``public_endpoint`` when configured): the
+    base of GetRayLog access URLs and of GetRayCluster's ``jobUrl``."""
     if call.emu.config.public_endpoint:
         return call.emu.config.public_endpoint.rstrip("/")
     host = call.request.headers.get("host") or "127.0.0.1"

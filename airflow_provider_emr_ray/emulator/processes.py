@@ -1,7 +1,7 @@
 """Job processes: a job's entrypoint runs as a local shell command in its own process group.
 
-:class:`JobProcesses` starts entrypoints (working directory copied from ``workingDir``,
-``runtimeEnvJson`` ``env_vars`` in the environment, output to the job's driver log), reports
+:class:`JobProcesses` starts entrypoints (in a working directory prepared by the caller,
+see :mod:`.sources`; ``runtime_env`` ``env_vars`` in the environment, output to the job's driver log), reports
 their exit, and stops whole groups (SIGTERM then SIGKILL after a grace period) through
 :mod:`.procgroup`, the one process-group implementation. No child outlives the emulator, even
 when ``close()`` is forgotten.
@@ -13,17 +13,14 @@ import contextlib
 import json
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import time
 import weakref
 from pathlib import Path
-from typing import Any
-
 from airflow_provider_emr_ray.emulator.procgroup import kill_groups, signal_group
 
-__all__ = ["JobProcesses", "shell_quote"]
+__all__ = ["JobProcesses", "job_environment", "runtime_env_vars", "shell_quote"]
 
 
 def shell_quote(*parts: str) -> str:
@@ -31,11 +28,21 @@ def shell_quote(*parts: str) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def _environment(submission_id: str, runtime_env_json: str) -> dict[str, str]:
-    env = dict(os.environ)
+def runtime_env_vars(runtime_env_json: str) -> dict[str, str]:
+    """``env_vars`` of a SubmitRayJob ``runtimeEnvJson`` (nothing when it is not valid JSON)."""
     with contextlib.suppress(ValueError, TypeError, AttributeError):
         env_vars = json.loads(runtime_env_json or "{}").get("env_vars") or {}
-        env.update({str(k): str(v) for k, v in env_vars.items()})
+        return {str(k): str(v) for k, v in env_vars.items()}
+    return {}
+
+
+def job_environment(submission_id: str, env_vars: dict[str, str], *, python_path: list[str] = ()) -> dict[str, str]:
+    """An entrypoint's environment: the emulator's, ``env_vars`` (runtime_env), ``python_path``
+    prepended to ``PYTHONPATH``, and the job's ids."""
+    env = dict(os.environ)
+    env.update(env_vars)
+    if python_path:
+        env["PYTHONPATH"] = os.pathsep.join([*python_path, *filter(None, [env.get("PYTHONPATH")])])
     env.update(
         PYTHONUNBUFFERED="1",
         EMR_RAY_EMULATOR="1",
@@ -51,7 +58,7 @@ def _kill_all(procs: dict[str, subprocess.Popen]) -> None:
 
 
 class JobProcesses:
-    """The running entrypoints, by submission id. Callers hold the store's lock."""
+    """The running entrypoints, by key (submission id). Callers hold the store's lock."""
 
     def __init__(self) -> None:
         self._procs: dict[str, subprocess.Popen] = {}
@@ -59,23 +66,21 @@ class JobProcesses:
         self._kill_at: dict[str, float] = {}
         self._finalizer = weakref.finalize(self, _kill_all, self._procs)
 
-    def start(self, job: dict[str, Any], *, workdir: Path, log_file: Path) -> bool:
-        """Run ``job``'s entrypoint; False (the reason in ``log_file``) when it cannot be started."""
-        sid = job["submissionId"]
-        workdir.mkdir(parents=True, exist_ok=True)
-        local = job["workingDir"]
-        if local.startswith("file://"):
-            local = local[len("file://") :]
-        if local and os.path.isdir(local):
-            shutil.copytree(local, workdir, dirs_exist_ok=True)
+    def start(self, key: str, command: str, *, cwd: Path, log_file: Path, env: dict[str, str]) -> int | None:
+        """Run shell ``command`` in ``cwd`` as a new process group, output appended to ``log_file``.
+
+        Returns its pid, or None (the reason written to ``log_file``) when it cannot be started.
+        ``key`` names it for the other methods (an OpenAPI submission id, or a Ray Jobs API key).
+        """
+        cwd.mkdir(parents=True, exist_ok=True)
         log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(log_file, "ab") as log:
             try:
                 proc = subprocess.Popen(
-                    job["entrypoint"],
+                    command,
                     shell=True,
-                    cwd=str(workdir),
-                    env=_environment(sid, job["runtimeEnvJson"]),
+                    cwd=str(cwd),
+                    env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -83,10 +88,9 @@ class JobProcesses:
                 )
             except OSError as exc:
                 log.write(f"failed to start the entrypoint: {exc}\n".encode())
-                return False
-        self._procs[sid] = proc
-        job["_pid"] = proc.pid
-        return True
+                return None
+        self._procs[key] = proc
+        return proc.pid
 
     def tracked(self, sid: str) -> bool:
         return sid in self._procs

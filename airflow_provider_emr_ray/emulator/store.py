@@ -21,12 +21,13 @@ import string
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_emr_ray.emulator import errors, requests, views
+from airflow_provider_emr_ray.emulator import errors, requests, sources, views
 from airflow_provider_emr_ray.emulator.config import DEFAULT_RELEASE, EmulatorConfig
-from airflow_provider_emr_ray.emulator.processes import JobProcesses, shell_quote
+from airflow_provider_emr_ray.emulator.processes import JobProcesses, job_environment, runtime_env_vars, shell_quote
 from airflow_provider_emr_ray.states import JOB_TERMINAL_STATUSES, ClusterState, JobClusterState, RayJobStatus
 
 __all__ = ["Store", "shell_quote"]
@@ -60,6 +61,8 @@ class Store:
         self._active: set[str] = set()
         self._job_json = views.JobJsonCache()
         self._closed = False
+        #: Called (under the lock) with a cluster id when the cluster begins to stop or be deleted.
+        self.cluster_down_hooks: list[Callable[[str], None]] = []
         self._tmp: str | None = None
         if config.data_dir:
             self.data_dir = Path(config.data_dir)
@@ -256,6 +259,8 @@ class Store:
             c.update(state=ClusterState.Stopping.value, _since=now)
             if deleting:
                 c["_deleting"] = True
+            for hook in self.cluster_down_hooks:
+                hook(cid)
             self._settle_cluster(c, now)
         self.save()
 
@@ -324,8 +329,21 @@ class Store:
         sid = job["submissionId"]
         job["_launched"] = True
         log_file = self.log_dir(job["_ws"], sid) / f"job-driver-{sid}.log"
-        if not self.processes.start(job, workdir=self.data_dir / "work" / sid, log_file=log_file):
+        workdir = self.data_dir / "work" / sid
+        try:
+            sources.materialize_working_dir(job["workingDir"], workdir, oss_root=self.config.oss_root)
+        except sources.SourceError as exc:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            with open(log_file, "a", encoding="utf-8") as log:
+                log.write(f"failed to prepare the working directory: {exc}\n")
+            self._finish(job, RayJobStatus.Failed, self.now_ms(), f"Job working directory could not be prepared: {exc}")
+            return
+        env = job_environment(sid, runtime_env_vars(job["runtimeEnvJson"]))
+        pid = self.processes.start(sid, job["entrypoint"], cwd=workdir, log_file=log_file, env=env)
+        if pid is None:
             self._finish(job, RayJobStatus.Failed, self.now_ms(), "Job entrypoint command could not be started.")
+        else:
+            job["_pid"] = pid
 
     def _settle_running(self, job: dict[str, Any], now: int, deadline: int | None) -> bool:
         """A Running job: its process (or, without execution, its run duration) decides its end."""
@@ -495,9 +513,10 @@ class Store:
         """GetRayJob's answer (``full``) or a ListRayJob item."""
         return views.job_view(job, full=full, **self._job_view_inputs(job))
 
-    def cluster_view(self, c: dict[str, Any], *, full: bool) -> dict[str, Any]:
-        """GetRayCluster's answer (``full``) or a ListRayCluster item."""
-        return views.cluster_view(c, full=full, region_id=self.config.region_id)
+    def cluster_view(self, c: dict[str, Any], *, full: bool, job_url: str = "") -> dict[str, Any]:
+        """GetRayCluster's answer (``full``, with ``job_url`` as ``jobUrl``/``jobUrlInner``) or a
+        ListRayCluster item."""
+        return views.cluster_view(c, full=full, region_id=self.config.region_id, job_url=job_url)
 
     # ------------------------------------------------------------------ logs
     def log_dir(self, ws: str, key: str) -> Path:

@@ -82,8 +82,12 @@ def instances(c: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def cluster_view(c: dict[str, Any], *, full: bool, region_id: str) -> dict[str, Any]:
-    """GetRayCluster's answer (``full``) or a ListRayCluster item."""
+def cluster_view(c: dict[str, Any], *, full: bool, region_id: str, job_url: str = "") -> dict[str, Any]:
+    """GetRayCluster's answer (``full``) or a ListRayCluster item.
+
+    :param job_url: the emulator's Ray Jobs API address (``jobUrl`` and ``jobUrlInner``: the
+        emulator has one address for both); the service's host names when empty.
+    """
     head = c["headSpec"]
     jobs = job_gateway(region_id)
     view: dict[str, Any] = {
@@ -98,8 +102,8 @@ def cluster_view(c: dict[str, Any], *, full: bool, region_id: str) -> dict[str, 
             {
                 "extraParam": c["extraParam"],
                 "volumeIds": list(c["volumeIds"]),
-                "jobUrl": f"https://{jobs}.aliyuncs.com",
-                "jobUrlInner": f"http://{jobs}-internal.emr.aliyuncs.com",
+                "jobUrl": job_url or f"https://{jobs}.aliyuncs.com",
+                "jobUrlInner": job_url or f"http://{jobs}-internal.emr.aliyuncs.com",
                 "submitToken": c["submitToken"],
                 "headSpec": dict(head, gftConfig=dict(head["gftConfig"])),
                 "workerSpec": [dict(w) for w in c["workerSpec"]],

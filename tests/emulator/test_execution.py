@@ -24,7 +24,8 @@ def _py(code: str) -> str:
 
 @pytest.fixture
 def served(tmp_path):
-    with serve_in_thread(EmulatorConfig(**FAST_DELAYS, data_dir=str(tmp_path / "data"), kill_grace=1.0)) as server:
+    config = EmulatorConfig(**FAST_DELAYS, data_dir=str(tmp_path / "data"), kill_grace=1.0, oss_root=str(tmp_path / "oss"))
+    with serve_in_thread(config) as server:
         with httpx.Client(timeout=10) as client:
             yield server, SyncCaller(client, server.endpoint)
 
@@ -39,14 +40,14 @@ def _finished(call, sid, statuses=("Succeeded", "Failed", "Cancelled", "Timeout"
 
 def test_succeeding_job_with_env_and_logs(served, tmp_path):
     server, call = served
-    code_dir = tmp_path / "code"
-    code_dir.mkdir()
+    code_dir = tmp_path / "oss" / "bucket" / "code"  # oss://bucket/code under the served oss_root
+    code_dir.mkdir(parents=True)
     (code_dir / "main.py").write_text("import os\nprint('hello', os.environ['GREETING'], os.path.exists('main.py'))\n")
     sid = call(
         "SubmitRayJob",
         body={
             "entrypoint": f"{shell_quote(PY)} main.py",
-            "workingDir": str(code_dir),
+            "workingDir": "oss://bucket/code",
             "runtimeEnvJson": json.dumps({"env_vars": {"GREETING": "from env"}}),
         },
     )["submissionId"]
