@@ -46,14 +46,21 @@ def test_user_kill_of_a_deferred_task_cancels_the_job(
             return "failed"
 
         monkeypatch.setattr(version_compat, "atask_instance_state", task_state)
-        trigger.task_instance = object()
+        # No task instance: the runner reads and logs many of its fields (3.2: ids, trace context).
+        trigger.task_instance = None
 
     async def scenario() -> None:
         runner = TriggerRunner()
         polled = signal_polls(trigger.hook)
         task = asyncio.create_task(runner.run_trigger(1, trigger))
         runner.triggers[1] = {"task": task, "name": "kill-test", "events": 0, "is_watcher": False}
-        await polled.wait()  # the trigger is really waiting on the job
+        # The trigger is really waiting on the job (or it died: its exception, not a hang).
+        waiting = asyncio.ensure_future(polled.wait())
+        await asyncio.wait({waiting, task}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()
+        assert waiting.done(), "the trigger never polled the job"
+
         runner.to_cancel.append(1)
         await runner.cancel_triggers()
         with pytest.raises(asyncio.CancelledError):
