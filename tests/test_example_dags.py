@@ -27,6 +27,7 @@ def test_no_import_errors(dagbag) -> None:
         "example_emr_ray_lifecycle",
         "example_emr_ray_job_scoped_cluster",
         "example_emr_ray_cluster_schedule",
+        "example_emr_ray_local_code",
     }
 
 
@@ -87,6 +88,29 @@ def test_cluster_schedule(dagbag) -> None:
     assert dag.get_task("stop_cluster").upstream_task_ids == {"resize_workers"}
     for task_id in ("resize_workers", "stop_cluster"):
         assert dag.get_task(task_id).cluster_id == "{{ params.cluster_id }}"
+
+
+def test_local_code(dagbag) -> None:
+    """A local folder next to the DAG file goes through Ray's Jobs API (``submission_api="auto"``
+    with a cluster); the created cluster is a setup with its teardown, the given one is left alone."""
+    from airflow_provider_emr_ray.operators.emr_ray import EmrRayJobSubmitOperator
+    from airflow_provider_emr_ray.sensors.emr_ray import RayJobSensor
+
+    dag = dagbag.dags["example_emr_ray_local_code"]
+    assert (EXAMPLE_DAGS / "ray_jobs" / "train.py").is_file()
+    create, delete = dag.get_task("create_cluster"), dag.get_task("delete_cluster")
+    assert create.is_setup and delete.is_teardown
+    assert delete.upstream_task_ids == {"create_cluster", "new_cluster.wait_for_job"}
+    assert dag.get_task("use_existing_cluster").upstream_task_ids == {"choose_cluster"}
+    for group in ("new_cluster", "given_cluster"):
+        submit, wait = dag.get_task(f"{group}.submit_job"), dag.get_task(f"{group}.wait_for_job")
+        assert isinstance(submit, EmrRayJobSubmitOperator) and isinstance(wait, RayJobSensor)
+        assert submit.working_dir == "ray_jobs" and submit.submission_api == "auto"
+        assert submit.wait_for_completion is False and wait.deferrable is True
+        assert "submissionApi" in wait.submission_api
+        assert not (submit.is_setup or submit.is_teardown or wait.is_setup or wait.is_teardown)
+    assert dag.get_task("given_cluster.submit_job").cluster_id == "{{ params.cluster_id }}"
+    assert dag.params["cluster_id"] == ""
 
 
 def test_no_logical_date_templates() -> None:
