@@ -55,6 +55,7 @@ def assert_no_secrets(result: Any, emulator: Any) -> None:
 
 
 def test_local_working_dir_runs_and_the_sensor_reads_it(run_dag, emulator) -> None:
+    openapi_submits = emulator.emulator.stats.calls["SubmitRayJob"]
     result = run_dag("emr_ray_ray_path_success")
     assert result.states == {"cluster": "success", "submit": "success", "wait": "success"}, result.logs["__printed__"][-3000:]
     sid = result.xcom("submit")
@@ -66,10 +67,10 @@ def test_local_working_dir_runs_and_the_sensor_reads_it(run_dag, emulator) -> No
     job = gateway_jobs(emulator)[sid]
     assert job["status"] == "SUCCEEDED"
     assert job["metadata"]["airflow_task_id"] == "submit" and job["metadata"]["airflow_try_number"] == "1"
-    logs = emulator.emulator.ray_jobs.logs(job["_cluster_id"] if "_cluster_id" in job else result.xcom("cluster"), sid)
-    assert "ray-path-marker-7 hello from a local working_dir" in logs
-    assert "submit_ray_job" not in result.logs["__printed__"]
-    assert emulator.emulator.stats.calls["SubmitRayJob"] == 0 or True  # the OpenAPI path is not used by this DAG
+    logs = emulator.emulator.ray_jobs.logs(result.xcom("cluster"), sid)
+    assert "ray-path-marker-7 hello from a local working_dir" in logs  # ran inside the uploaded folder
+    assert emulator.emulator.stats.calls["SubmitRayJob"] == openapi_submits  # not through SubmitRayJob
+    assert ray_calls(emulator, "GetPackage") >= 1  # the folder went up as a package (or was there already)
     assert_no_secrets(result, emulator)
 
 
