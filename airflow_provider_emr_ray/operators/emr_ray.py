@@ -38,6 +38,7 @@ from airflow_provider_emr_ray.utils.waiting_args import (
     WaitingMixin,
     check_choice,
     default_deferrable,
+    existing_job_api,
     ray_internal,
 )
 
@@ -1337,19 +1338,53 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
 class EmrRayJobCancelOperator(EmrRayBaseOperator):
     """Cancel a Ray job. Cancelling a job that already ended succeeds with a log line.
 
+    A job of Ray's own Jobs API (``submission_api="ray"``, or ``"auto"`` with a ``cluster_id``)
+    is stopped through its cluster's ``jobUrl``; a SubmitRayJob job is cancelled with
+    CancelRayJob. The submit operator's ``submissionApi`` XCom names the right one.
+
     Connection arguments: see :class:`~airflow_provider_emr_ray.utils.connection.ConnectionMixin`.
 
     :param submission_id: The job to cancel. Templated.
+    :param cluster_id: The job's cluster (Ray's Jobs API path). Templated.
+    :param submission_api: ``"auto"`` (default: ``"ray"`` when ``cluster_id`` is given),
+        ``"openapi"`` or ``"ray"``. Templated.
+    :param ray_jobs_endpoint: Ray path: ``"public"`` or ``"internal"``; None: the connection's.
+        Templated.
     """
 
-    template_fields: Sequence[str] = ("submission_id", *CONNECTION_TEMPLATE_FIELDS)
+    template_fields: Sequence[str] = (
+        "submission_id",
+        "cluster_id",
+        "submission_api",
+        "ray_jobs_endpoint",
+        *CONNECTION_TEMPLATE_FIELDS,
+    )
 
-    def __init__(self, *, submission_id: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        submission_id: str,
+        cluster_id: str | None = None,
+        submission_api: str = "auto",
+        ray_jobs_endpoint: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.submission_id = submission_id
+        self.cluster_id = cluster_id
+        self.submission_api = submission_api
+        self.ray_jobs_endpoint = ray_jobs_endpoint
+        self._choose_api(rendered=False)
+
+    def _choose_api(self, *, rendered: bool) -> str | None:
+        """``"openapi"`` or ``"ray"`` (None at parse while templated); errors name the field."""
+        return existing_job_api(self.submission_api, self.cluster_id, self.ray_jobs_endpoint, rendered=rendered)
 
     def execute(self, context: Context) -> bool:
         from airflow_provider_emr_ray.exceptions import EmrRayNotFoundError
+
+        if self._choose_api(rendered=True) == "ray":
+            return self._stop_ray_job()
         from airflow_provider_emr_ray.states import JOB_TERMINAL_STATUSES
 
         try:
@@ -1362,3 +1397,22 @@ class EmrRayJobCancelOperator(EmrRayBaseOperator):
         success = self.hook.cancel_ray_job(self.submission_id)
         self.log.info("Cancel requested for Ray job %s (accepted: %s)", self.submission_id, success)
         return bool(success)
+
+    def _stop_ray_job(self) -> bool:
+        from airflow_provider_emr_ray.exceptions import EmrRayNotFoundError
+        from airflow_provider_emr_ray.states import JOB_TERMINAL_STATUSES
+        from airflow_provider_emr_ray.utils.waiting import ray_job_info, ray_kwargs
+
+        kw = ray_kwargs(ray_internal(self.ray_jobs_endpoint))
+        try:
+            job = ray_job_info(self.hook.ray_get_job(self.cluster_id, self.submission_id, **kw), self.cluster_id)
+        except EmrRayNotFoundError:
+            raise AirflowException(
+                f"Ray job {self.submission_id} does not exist on Ray cluster {self.cluster_id}"
+            ) from None
+        if job["status"] in JOB_TERMINAL_STATUSES:
+            self.log.info("Ray job %s already ended (%s): nothing to stop", self.submission_id, job["rayStatus"])
+            return False
+        stopped = self.hook.ray_stop_job(self.cluster_id, self.submission_id, **kw)
+        self.log.info("Stop requested for Ray job %s on cluster %s (accepted: %s)", self.submission_id, self.cluster_id, stopped)
+        return bool(stopped)

@@ -23,12 +23,11 @@ from airflow.providers.common.compat.sdk import (
 from airflow_provider_emr_ray.links.emr_ray import EmrServerlessConsoleLink, RayDashboardLink
 from airflow_provider_emr_ray.utils.connection import CONNECTION_TEMPLATE_FIELDS, ConnectionOperator
 from airflow_provider_emr_ray.utils.resources import CLUSTER, JOB, ResourceKind
-from airflow_provider_emr_ray.utils.validation import checkable, non_negative_int, validation_error
+from airflow_provider_emr_ray.utils.validation import non_negative_int, validation_error
 from airflow_provider_emr_ray.utils.waiting_args import (
     DEFAULT_MAX_TRANSIENT_ERRORS,
-    SUBMISSION_API_CHOICES,
-    check_choice,
     default_deferrable,
+    existing_job_api,
     ray_internal,
 )
 
@@ -264,17 +263,7 @@ class RayJobSensor(EmrRayBaseSensor):
 
     def _choose_api(self, *, rendered: bool) -> str | None:
         """``"openapi"`` or ``"ray"`` (None at parse while templated); errors name the field."""
-        if checkable(self.ray_jobs_endpoint, rendered):
-            ray_internal(self.ray_jobs_endpoint)
-        if not checkable(self.submission_api, rendered):
-            return None
-        check_choice("submission_api", self.submission_api, SUBMISSION_API_CHOICES)
-        has_cluster = self.cluster_id is not None and self.cluster_id != ""
-        if self.submission_api == "auto":
-            return "ray" if has_cluster else "openapi" if rendered or self.cluster_id is None else None
-        if self.submission_api == "ray" and not has_cluster:
-            raise validation_error("cluster_id", "is required with submission_api='ray' (the job's cluster)")
-        return self.submission_api
+        return existing_job_api(self.submission_api, self.cluster_id, self.ray_jobs_endpoint, rendered=rendered)
 
     def _prepare(self) -> None:
         """Choose the API once rendered: a Ray Jobs API job gets its cluster's kind."""

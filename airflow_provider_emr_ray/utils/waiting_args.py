@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from airflow.providers.common.compat.sdk import conf
 
-from airflow_provider_emr_ray.utils.validation import non_negative_int, positive_seconds, validation_error
+from airflow_provider_emr_ray.utils.validation import checkable, non_negative_int, positive_seconds, validation_error
 
 
 #: Transient errors (throttling, 5xx, connection) tolerated in a row while waiting, on top of
@@ -41,6 +41,25 @@ def ray_internal(ray_jobs_endpoint: str | None) -> bool | None:
         return None
     check_choice("ray_jobs_endpoint", ray_jobs_endpoint, tuple(RAY_JOBS_ENDPOINTS))
     return RAY_JOBS_ENDPOINTS[ray_jobs_endpoint]
+
+
+def existing_job_api(
+    submission_api: object, cluster_id: object, ray_jobs_endpoint: object, *, rendered: bool
+) -> str | None:
+    """The API of an existing job (the job sensor's and the cancel operator's rule): ``"auto"``
+    is ``"ray"`` with a ``cluster_id``, ``"openapi"`` without; None at parse while templated.
+    ``"ray"`` needs ``cluster_id``; errors name the field."""
+    if checkable(ray_jobs_endpoint, rendered):
+        ray_internal(ray_jobs_endpoint)  # type: ignore[arg-type]
+    if not checkable(submission_api, rendered):
+        return None
+    check_choice("submission_api", submission_api, SUBMISSION_API_CHOICES)
+    has_cluster = cluster_id is not None and cluster_id != ""
+    if submission_api == "auto":
+        return "ray" if has_cluster else "openapi" if rendered or cluster_id is None else None
+    if submission_api == "ray" and not has_cluster:
+        raise validation_error("cluster_id", "is required with submission_api='ray' (the job's cluster)")
+    return str(submission_api)
 
 
 def default_deferrable() -> bool:

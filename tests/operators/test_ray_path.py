@@ -458,3 +458,26 @@ def test_no_token_in_xcom_rendered_fields_or_logs(dag_dir: Path, capsys: pytest.
     written = repr(ti.xcoms) + logged(capsys, caplog) + repr({f: getattr(operator, f) for f in operator.template_fields})
     assert TOKEN not in written and DASH_TOKEN not in written
     assert re.search(r"ray\.example/dashboard", ti.xcoms["dashboardUrl"])
+
+
+# ---------------------------------------------------------------- the cancel operator
+
+
+def test_cancel_operator_stops_a_ray_job_and_skips_ended_ones() -> None:
+    from airflow_provider_emr_ray.operators.emr_ray import EmrRayJobCancelOperator
+
+    h = hook()
+    _previous(h, "af-x", "RUNNING")
+    assert with_hook(EmrRayJobCancelOperator(task_id="c", submission_id="af-x", cluster_id="ray-1"), h).execute(rctx()) is True
+    assert h.names() == ["ray_get_job", "ray_stop_job"] and h._ray_store()["af-x"]["status"] == "STOPPED"
+    assert with_hook(EmrRayJobCancelOperator(task_id="c", submission_id="af-x", cluster_id="ray-1"), h).execute(rctx()) is False
+    assert h.names().count("ray_stop_job") == 1
+    with pytest.raises(AirflowException, match="does not exist"):
+        with_hook(EmrRayJobCancelOperator(task_id="c", submission_id="nope", cluster_id="ray-1"), h).execute(rctx())
+    # openapi: CancelRayJob as before
+    h2 = ScriptedHook(jobs=[{"submissionId": "s", "status": "Running"}])
+    op2 = EmrRayJobCancelOperator(task_id="c", submission_id="s", cluster_id="ray-1", submission_api="openapi")
+    assert with_hook(op2, h2).execute(rctx()) is True and h2.names() == ["get_ray_job", "cancel_ray_job"]
+    with pytest.raises(EmrRayValidationError) as err:
+        EmrRayJobCancelOperator(task_id="c", submission_id="s", submission_api="ray")
+    assert err.value.field == "cluster_id"
