@@ -115,8 +115,11 @@ JOB_TERMINAL_STATUSES: frozenset[str] = frozenset(
 JOB_SUCCESS_STATUSES: frozenset[str] = frozenset({RayJobStatus.Succeeded})
 #: Terminal statuses that mean failure (the default ``failure_states`` of job waits).
 JOB_FAILURE_STATUSES: frozenset[str] = JOB_TERMINAL_STATUSES - JOB_SUCCESS_STATUSES
-#: Statuses of a job that has not ended (a retry reattaches to such a job).
+#: Statuses of a job that has not ended.
 JOB_ACTIVE_STATUSES: frozenset[str] = frozenset(JOB_STATUSES) - JOB_TERMINAL_STATUSES
+#: Statuses of a previous try's job that a retry reattaches to: not ended and not being
+#: cancelled (a job cancelled because its task was cleared or killed is not waited on again).
+JOB_REATTACH_STATUSES: frozenset[str] = JOB_ACTIVE_STATUSES - {RayJobStatus.Cancelling}
 
 #: Every Ray Jobs API status, in lifecycle order.
 RAY_JOBS_STATUSES: tuple[str, ...] = tuple(s.value for s in RayJobsStatus)

@@ -912,7 +912,7 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
         """The job this task instance submitted (a ``job_info`` dict): same name and Airflow
         tags, newest first. ``recent``: only jobs submitted in the last few minutes (the
         reconciliation of a submit whose outcome is unknown)."""
-        from airflow_provider_emr_ray.states import JOB_TERMINAL_STATUSES
+        from airflow_provider_emr_ray.states import JOB_REATTACH_STATUSES
         from airflow_provider_emr_ray.tags import AIRFLOW_IDENTITY_KEYS
         from airflow_provider_emr_ray.utils.clock import ago
         from airflow_provider_emr_ray.utils.resources import job_info
@@ -923,7 +923,7 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
             kwargs["submit_time_start"] = ago(_RECONCILE_LOOKBACK_SECONDS)
         candidates = [j for j in self.hook.list_ray_jobs(**kwargs) if j.name == name]
         if live_only:
-            candidates = [j for j in candidates if j.status not in JOB_TERMINAL_STATUSES]
+            candidates = [j for j in candidates if j.status in JOB_REATTACH_STATUSES]
         candidates.sort(key=lambda j: j.submit_time or 0, reverse=True)
         for candidate in candidates:
             if not self.add_airflow_tags:

@@ -59,3 +59,15 @@ def stack(request, tmp_path_factory):
         s.stop()
         signal.signal(signal.SIGTERM, previous)
         say(f"stopped; everything it wrote is under {root}")
+
+
+@pytest.fixture(scope="module")
+def hook(stack):
+    """An EmrRayHook on the stack's emulator (the connection given as an environment variable)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIRFLOW_CONN_EMR_RAY_DEFAULT", stack.connection)
+        from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
+
+        hook = EmrRayHook("emr_ray_default")
+        yield hook
+        hook.close()

@@ -1,9 +1,10 @@
 """End to end: a job task deferred to a real triggerer, then marked failed by a user or left
 alone across a triggerer restart (``tests/dags/emr_ray_kill_e2e.py``).
 
-* Marked failed through the REST API (``PATCH .../taskInstances/{task_id}`` with
-  ``new_state=failed``, what the UI's "Mark as failed" sends) while its trigger polls the job:
-  the job must end ``Cancelling``/``Cancelled`` in the emulator. On Airflow 3.3 the triggerer
+* Marked failed or successful through the REST API (``PATCH .../taskInstances/{task_id}`` with
+  ``new_state``, what the UI's "Mark as failed"/"Mark as success" send), or cleared
+  (``POST .../clearTaskInstances``), while its trigger polls the job: the job must end
+  ``Cancelling``/``Cancelled`` in the emulator. On Airflow 3.3 the triggerer
   calls the trigger's ``on_kill``; on 3.0-3.2 the trigger's cancelled ``run()`` asks the task's
   state and calls ``on_kill`` itself (``RayJobStatusTrigger``).
 * The triggerer stopped (SIGTERM) and started again while the task is deferred: the job must not
@@ -18,7 +19,6 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -42,16 +42,6 @@ STACK = {
     ),
 }
 
-
-@pytest.fixture(scope="module")
-def hook(stack):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AIRFLOW_CONN_EMR_RAY_DEFAULT", stack.connection)
-        from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
-
-        hook = EmrRayHook("emr_ray_default")
-        yield hook
-        hook.close()
 
 
 @pytest.fixture(scope="module")
@@ -111,27 +101,63 @@ def trigger_log_text(stack, dag_id: str, run_id: str, try_number: int = 1) -> st
 # ---------------------------------------------------------------------------------------------
 
 
-def test_marking_a_deferred_task_failed_cancels_its_job(stack, hook, parsed) -> None:
+def _act(stack, action: str, run_id: str) -> None:
+    """What the UI's "Mark as failed", "Mark as success" and "Clear" send for one task."""
+    if action == "clear":
+        body = {"dry_run": False, "task_ids": [TASK], "dag_run_id": run_id, "only_failed": False}
+        stack.api("POST", f"/api/v2/dags/{KILL_DAG}/clearTaskInstances", body)
+    else:
+        path = f"/api/v2/dags/{KILL_DAG}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/{TASK}"
+        stack.api("PATCH", path, {"new_state": action})
+
+
+def _cancel_live_jobs(hook) -> None:
+    """Leave no ten-minute job behind: a failed test, or the new try a clear starts."""
+    for job in hook.list_ray_jobs():
+        if job_status(hook, job.submission_id) not in (*CANCELLED, "Succeeded", "Failed"):
+            hook.cancel_ray_job(job.submission_id)
+
+
+@pytest.mark.parametrize("action", ["failed", "success", "clear"])
+def test_a_user_acting_on_a_deferred_task_cancels_its_job(stack, hook, parsed, action: str) -> None:
     run_id = stack.trigger(KILL_DAG)
     sid = wait_deferred_and_polled(stack, KILL_DAG, run_id)
     assert job_status(hook, sid) in ("Pending", "Running")
     started = time.monotonic()
-    path = f"/api/v2/dags/{KILL_DAG}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/{TASK}"
-    stack.api("PATCH", path, {"new_state": "failed"})
+    _act(stack, action, run_id)
     try:
         status = stack.wait_for(
             lambda: (s := job_status(hook, sid)) in CANCELLED and s, 90, f"job {sid} to be cancelled", interval=0.3
         )
+        stack.say(f"job {sid} {status} {time.monotonic() - started:.1f}s after the task was {action}")
+        # The trigger's own log line (the cancellation came from the trigger, not from a cleanup).
+        assert stack.wait_for(
+            lambda: "Cancelled Ray job" in trigger_log_text(stack, KILL_DAG, run_id), 30, "the trigger's cancel log line"
+        )
+        if action == "clear":
+            # The cleared task runs again. Its new try may start before the old trigger's on_kill
+            # lands and reattach to the job being cancelled (then it fails "cancelled by the
+            # user"), or start after it and submit a new job: either way no job is left running
+            # once the run ends (README, "Airflow versions"). A new job's task is marked failed.
+            def settled() -> str | None:
+                state = ti_state(stack, KILL_DAG, run_id)
+                if state == "deferred" and stack.xcom(KILL_DAG, run_id, TASK, "submissionId") != sid:
+                    _act(stack, "failed", run_id)
+                return state if state in ("failed", "success") else None
+
+            stack.wait_for(settled, 150, "the cleared task's new try to end", interval=0.5)
+            assert stack.wait_run(KILL_DAG, run_id, timeout=90) == "failed"
+
+            def none_live() -> bool:
+                return not [j for j in hook.list_ray_jobs() if j.status not in (*CANCELLED, "Succeeded", "Failed")]
+
+            stack.wait_for(none_live, 60, "no job left running after the cleared run ended", interval=0.5)
+            return
+        expected = "success" if action == "success" else "failed"
+        assert stack.wait_run(KILL_DAG, run_id, timeout=60) == expected
+        assert ti_state(stack, KILL_DAG, run_id) == expected
     finally:
-        if job_status(hook, sid) not in (*CANCELLED, "Succeeded", "Failed"):
-            hook.cancel_ray_job(sid)  # do not leave a ten-minute job behind a failed test
-    stack.say(f"job {sid} {status} {time.monotonic() - started:.1f}s after the task was marked failed")
-    assert ti_state(stack, KILL_DAG, run_id) == "failed"
-    assert stack.wait_run(KILL_DAG, run_id, timeout=60) == "failed"
-    # The trigger's own log line (the cancellation came from the trigger, not the test's cleanup).
-    assert stack.wait_for(
-        lambda: "Cancelled Ray job" in trigger_log_text(stack, KILL_DAG, run_id), 30, "the trigger's cancel log line"
-    )
+        _cancel_live_jobs(hook)
 
 
 def test_a_triggerer_restart_leaves_the_deferred_job_running(stack, hook, parsed, tmp_path) -> None:

@@ -57,17 +57,6 @@ def run(stack) -> Run:
     return result
 
 
-@pytest.fixture(scope="module")
-def hook(stack):
-    """An EmrRayHook on the emulator (the connection given as an environment variable)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AIRFLOW_CONN_EMR_RAY_DEFAULT", stack.connection)
-        from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
-
-        hook = EmrRayHook("emr_ray_default")
-        yield hook
-        hook.close()
-
 
 @pytest.fixture(scope="module")
 def ids(stack, run) -> dict[str, Any]:

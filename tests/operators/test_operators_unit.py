@@ -304,6 +304,19 @@ def test_retry_reattaches_to_the_live_job_of_the_same_task_instance() -> None:
     assert "submit_ray_job" not in hook.names()
 
 
+def test_retry_after_a_clear_does_not_wait_on_the_job_being_cancelled() -> None:
+    # A cleared deferred task: its trigger's on_kill cancelled the job (Cancelling); the new try
+    # must submit a new job, not reattach to the dying one and fail with "cancelled by the user".
+    ti = FakeTI(try_number=2)
+    hook = ScriptedHook()
+    dying = _job("sub-dying", "Cancelling", ti.run_id, submitTime=5)
+    hook.listed_jobs = [dying]
+    hook.job_details = {"sub-dying": dying}
+    op = with_hook(EmrRayJobSubmitOperator(task_id="j", entrypoint="e", wait_for_completion=False), hook)
+    assert op.execute(ctx(ti)) != "sub-dying"
+    assert hook.names().count("submit_ray_job") == 1
+
+
 def test_first_try_does_not_look_up() -> None:
     hook = ScriptedHook()
     op = with_hook(EmrRayJobSubmitOperator(task_id="j", entrypoint="e", wait_for_completion=False), hook)
