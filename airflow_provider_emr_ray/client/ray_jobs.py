@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow_provider_emr_ray.client.actions import ApiAction
-from airflow_provider_emr_ray.client.exchange import USER_AGENT, outcome_from_error
+from airflow_provider_emr_ray.client.exchange import USER_AGENT, outcome_from_error, outcome_from_response
 from airflow_provider_emr_ray.client.packaging import LocalPackage
-from airflow_provider_emr_ray.client.retry import Outcome, RetryPolicy, parse_retry_after
+from airflow_provider_emr_ray.client.retry import Outcome, RetryPolicy
 from airflow_provider_emr_ray.exceptions import (
     EmrRayAuthError,
     EmrRayError,
@@ -220,21 +220,21 @@ def sender(client: Any, url: str) -> Callable[[httpx.Request], Any]:
 
 
 def _outcome(response: httpx.Response, token: str | None) -> Outcome:
-    from pydantic_core import from_json
+    """:func:`~airflow_provider_emr_ray.client.exchange.outcome_from_response`, with an error's
+    text (Ray answers plain text or ``{"message": ...}``) as ``payload["message"]``, scrubbed."""
+    import dataclasses
 
-    content, status = response.content, response.status_code
-    try:
-        payload = from_json(content) if content else {}
-    except ValueError:
-        payload = None
-    if 200 <= status < 300:
-        return Outcome(status=status, payload=payload)
+    outcome = outcome_from_response(response)
+    if outcome.status is not None and 200 <= outcome.status < 300:
+        return outcome
+    payload = outcome.payload
     if not isinstance(payload, dict) or not (payload.get("message") or payload.get("Message")):
+        content = response.content
         text = content.decode("utf-8", "replace").strip() if content else ""
         payload = {"message": _clean(text, token)} if text else None
     else:
         payload = {**payload, "message": _clean(str(payload.get("message") or payload.get("Message")), token)}
-    return Outcome(status=status, payload=payload, retry_after=parse_retry_after(response.headers.get("retry-after")))
+    return dataclasses.replace(outcome, payload=payload)
 
 
 def _clean(text: str, token: str | None) -> str:

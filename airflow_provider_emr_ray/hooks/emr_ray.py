@@ -961,7 +961,7 @@ class EmrRayHook(BaseHook):
         """Delete a terminal job's record and logs (``DELETE /api/jobs/{id}``); return Ray's ``deleted``.
 
         :param cluster_id: the cluster.
-        :param submission_id: the job (it must have ended: Ray answers 400 otherwise).
+        :param submission_id: the job (it must have ended: Ray refuses to delete a live job).
         :param internal: as in :meth:`ray_submit_job`.
         """
         return self._ray_drive(cluster_id, internal, self._plan_ray_flag("RayDeleteJob", submission_id, "deleted"))
