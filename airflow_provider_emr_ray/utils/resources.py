@@ -207,7 +207,9 @@ def push_job_xcoms(
     only_present: bool = False,
 ) -> None:
     """Push ``keys`` of ``job`` (a :func:`job_info` dict; with ``only_present`` the empty ones
-    are left out) and log what the job cost and where its dashboard is."""
+    are left out) and log what the job cost and where its dashboard is. A key whose value is
+    unknown (``None``: e.g. ``cuHours`` of a Ray Jobs API job) is never pushed; pulling it gives
+    ``None`` all the same, and Airflow 3.0's execution API refuses a ``None`` XCom value."""
     from airflow_provider_emr_ray.redaction import mask_url, strip_url_secrets
 
     ti = context["ti"]
@@ -217,7 +219,7 @@ def push_job_xcoms(
     if "dashboardUrl" in values:
         values["dashboardUrl"] = strip_url_secrets(values["dashboardUrl"])
     for key, value in values.items():
-        if value or not only_present:
+        if value is not None and (value or not only_present):
             ti.xcom_push(key=key, value=value)
     log.info(
         "Ray job %s: status %s, duration %ss, cuHours %s, dashboard %s",

@@ -37,9 +37,7 @@ def test_auto_with_a_cluster_reads_the_ray_path() -> None:
         "status": "Succeeded",
         "tags": {"workflowId": "af-w", "team": "ml"},
         "duration": 42.0,
-        "cuHours": None,
-        "dashboardUrl": None,
-    }
+    }  # cuHours and dashboardUrl are unknown on this path: not pushed (Airflow 3.0 refuses None)
 
 
 def test_auto_without_a_cluster_and_openapi_read_get_ray_job() -> None:
