@@ -29,6 +29,7 @@ __all__ = [
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
+    "NO_STATE",
     "aget_connection",
     "amask_secret",
     "atask_instance_state",
@@ -133,10 +134,15 @@ def aget_connection(conn_id: str, get_connection: Callable[[str], Any]) -> Any:
     return _blocking(get_connection, conn_id)
 
 
+#: What :func:`atask_instance_state` answers for a task instance without a state (cleared).
+NO_STATE = "none"
+
+
 async def atask_instance_state(task_instance: Any) -> str | None:
     """The current state of the task instance a trigger serves, asked of the Airflow API from the
-    triggerer (``None`` when it cannot be told: no task instance, a query failure, or a mapped
-    task on 3.0, whose query cannot name the map index)."""
+    triggerer: :data:`NO_STATE` for a task instance that has none (a cleared one), ``None`` when
+    it cannot be told (no task instance, not in the answer, or a mapped task on 3.0, whose query
+    cannot name the map index)."""
     if task_instance is None:
         return None
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
@@ -157,8 +163,11 @@ async def atask_instance_state(task_instance: Any) -> str | None:
     else:
         key = task_instance.task_id
     states = await _blocking(RuntimeTaskInstance.get_task_states, **query)
-    state = (states or {}).get(task_instance.run_id, {}).get(key)
-    return None if state is None else str(getattr(state, "value", state))
+    of_run = (states or {}).get(task_instance.run_id, {})
+    if key not in of_run:
+        return None
+    state = of_run[key]
+    return NO_STATE if state is None else str(getattr(state, "value", state))
 
 
 def sensor_never_fails(sensor: Any) -> bool:

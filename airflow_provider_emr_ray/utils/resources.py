@@ -176,17 +176,25 @@ def read_event(kind: ResourceKind, event: Mapping[str, Any]) -> tuple[str, str |
     return event["outcome"], event.get("state"), event.get("message"), dict(event.get(kind.event_key) or {})
 
 
+def _push_known(ti: Any, values: Mapping[str, Any], *, only_present: bool = False) -> None:
+    """Push every value that is known: ``None`` never (pulling a key never pushed gives ``None``
+    all the same, and Airflow 3.0's execution API refuses a ``None`` XCom value); with
+    ``only_present`` no empty value either."""
+    for key, value in values.items():
+        if value is not None and (value or not only_present):
+            ti.xcom_push(key=key, value=value)
+
+
 def push_cluster_xcoms(context: Mapping[str, Any], cluster_id: str, cluster: Mapping[str, Any], log: Any) -> None:
     """Push ``clusterId``, ``jobUrl``, ``jobUrlInner``, ``grpcEndpoint`` and ``dashboardUrl``
-    (without its token; never the submit token) and log the endpoints."""
+    (without its token; never the submit token; the unknown ones left out) and log the endpoints."""
     from airflow_provider_emr_ray.redaction import mask_url, strip_url_secrets
 
     ti = context["ti"]
     values = {key: cluster.get(key) for key in CLUSTER_XCOM_KEYS}
     values["clusterId"] = cluster_id
     values["dashboardUrl"] = strip_url_secrets(values["dashboardUrl"])
-    for key, value in values.items():
-        ti.xcom_push(key=key, value=value)
+    _push_known(ti, values)
     log.info(
         "Ray cluster %s endpoints: jobUrl=%s jobUrlInner=%s grpcEndpoint=%s dashboardUrl=%s",
         cluster_id,
@@ -207,9 +215,8 @@ def push_job_xcoms(
     only_present: bool = False,
 ) -> None:
     """Push ``keys`` of ``job`` (a :func:`job_info` dict; with ``only_present`` the empty ones
-    are left out) and log what the job cost and where its dashboard is. A key whose value is
-    unknown (``None``: e.g. ``cuHours`` of a Ray Jobs API job) is never pushed; pulling it gives
-    ``None`` all the same, and Airflow 3.0's execution API refuses a ``None`` XCom value."""
+    are left out; an unknown one, e.g. ``cuHours`` of a Ray Jobs API job, never) and log what the
+    job cost and where its dashboard is."""
     from airflow_provider_emr_ray.redaction import mask_url, strip_url_secrets
 
     ti = context["ti"]
@@ -218,9 +225,7 @@ def push_job_xcoms(
         values["tags"] = values["tags"] or {}
     if "dashboardUrl" in values:
         values["dashboardUrl"] = strip_url_secrets(values["dashboardUrl"])
-    for key, value in values.items():
-        if value is not None and (value or not only_present):
-            ti.xcom_push(key=key, value=value)
+    _push_known(ti, values, only_present=only_present)
     log.info(
         "Ray job %s: status %s, duration %ss, cuHours %s, dashboard %s",
         submission_id,

@@ -305,6 +305,16 @@ def test_task_state_query_names_the_task_on_this_airflow(monkeypatch: pytest.Mon
     assert asyncio.run(version_compat.atask_instance_state(None)) is None
 
 
+@pytest.mark.parametrize(("answer", "expected"), [({"r": {"t": None}}, "none"), ({"r": {}}, None), ({}, None)])
+def test_a_cleared_task_is_told_from_an_unknown_one(monkeypatch: pytest.MonkeyPatch, answer, expected) -> None:
+    """A cleared task instance has no state: that is not "deferred" (the trigger's task left it),
+    while a task missing from the answer stays unknown (the job is left alone)."""
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(lambda **query: answer))
+    assert asyncio.run(version_compat.atask_instance_state(_TI())) == expected
+
+
 def test_event_shape() -> None:
     hook = ScriptedHook(jobs=[{"submissionId": "s", "status": "Succeeded", "message": "done"}])
     event = _run_first(RayJobStatusTrigger(submission_id="s", poll_interval=0, started_at=time.time() - 5), hook)
