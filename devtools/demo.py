@@ -13,7 +13,6 @@ task's state, the XCom values and the Ray job's output, and stops every process 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -31,31 +30,22 @@ def say(message: str) -> None:
     print(f"[{time.monotonic() - STARTED:6.1f}s] {message}", flush=True)
 
 
-def job_output(stack: Any, submission_id: str) -> tuple[Path, list[str], str | None]:
-    """The job's driver log: its file in the emulator's data directory, its lines, and the
-    presigned URL GetRayLog returned for it (read through the API like a real cluster's log)."""
-    path = stack.job_log_path(submission_id)
-    lines = path.read_text("utf-8", errors="replace").splitlines() if path.is_file() else []
-    access_url = None
-    try:
-        os.environ["AIRFLOW_HOME"] = str(stack.home)
-        os.environ["AIRFLOW_CONN_EMR_RAY_DEFAULT"] = stack.connection
-        import httpx
+def job_output(stack: Any, run_id: str, task_id: str) -> tuple[list[Path], list[str]]:
+    """The Ray job's output as the provider copied it into ``task_id``'s Airflow task log (the
+    ``[ray]`` lines; Airflow 3 writes one JSON object per log line): the log files, the lines."""
+    import json
 
-        from airflow_provider_emr_ray.hooks.emr_ray import EmrRayHook
-
-        hook = EmrRayHook("emr_ray_default")
-        try:
-            listing = hook.list_ray_logs(submission_id) or {}
-            objects = [o for o in listing.get("objectList") or [] if "driver" in (o.get("name") or "")]
-            if objects:
-                access_url = hook.get_ray_log(submission_id, path=objects[0]["path"])
-                lines = httpx.get(access_url, timeout=10).text.splitlines()
-        finally:
-            hook.close()  # no idle keep-alive connection holding up the emulator's shutdown
-    except Exception as exc:  # the file above is enough to show the output
-        say(f"(could not read the job log through the API: {exc})")
-    return path, lines, access_url
+    files = sorted(stack.task_log_dir(DAG_ID, run_id, task_id).glob("*.log*"))
+    lines: list[str] = []
+    for path in files:
+        for raw in path.read_text("utf-8", errors="replace").splitlines():
+            try:
+                event = json.loads(raw).get("event", "")
+            except (ValueError, AttributeError):
+                event = raw
+            if isinstance(event, str) and event.startswith("[ray] "):
+                lines.append(event[len("[ray] ") :])
+    return files, lines
 
 
 def report(stack: Any, run_id: str, state: str) -> None:
@@ -88,12 +78,15 @@ def report(stack: Any, run_id: str, state: str) -> None:
 
     submission_id = xcom("submit_job", "submissionId")
     if submission_id:
-        path, lines, access_url = job_output(stack, submission_id)
+        files, lines = job_output(stack, run_id, "wait_for_job")
         print()
-        print(f"== Ray job {submission_id}: its entrypoint ran in the emulator")
-        print(f"log file  : {path}")
-        if access_url:
-            print(f"accessUrl : {access_url.split('?')[0]}?Expires=...&Signature=...  (GetRayLog)")
+        print(f"== Ray job {submission_id}: its output, from the Airflow task log of wait_for_job")
+        print("   (the sensor waited in the triggerer; on resume it copied the job's driver log, read")
+        print("   through GetRayLog with HTTP Range, into its task log as [ray] lines)")
+        for path in files:
+            print(f"task log  : {path}")
+        if not lines:
+            print("output    : (no [ray] line in the task log)")
         for line in lines:
             print(f"output    : {line}")
 

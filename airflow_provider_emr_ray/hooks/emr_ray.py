@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_emr_ray.client.credentials import CredentialProvider
     from airflow_provider_emr_ray.client.ray_jobs import RayJobsTarget
+    from airflow_provider_emr_ray.client.ray_log_tail import RayLogTail
     from airflow_provider_emr_ray.models import RayCluster, RayJob, RayJobDetails
 
 __all__ = ["ClusterSpec", "EmrRayHook", "JobSpec"]
@@ -982,6 +983,29 @@ class EmrRayHook(BaseHook):
     async def aray_get_job_logs(self, cluster_id: str, submission_id: str, *, internal: bool | None = None) -> str:
         """Async twin of :meth:`ray_get_job_logs`."""
         return await self._aray_drive(cluster_id, internal, self._plan_ray_logs(submission_id))
+
+    def ray_open_log_tail(
+        self, cluster_id: str | RayJobsTarget, submission_id: str, *, internal: bool | None = None
+    ) -> RayLogTail:
+        """Open the websocket tail of the job's driver log (``GET /api/jobs/{id}/logs/tail``):
+        the log from its start, then its new output as it comes, closed once the job ended
+        (:class:`~airflow_provider_emr_ray.client.ray_log_tail.RayLogTail`; close it). Sync
+        only: a worker following a job it waits on.
+
+        :param cluster_id: the cluster.
+        :param submission_id: the job.
+        :param internal: as in :meth:`ray_submit_job`.
+        :raises ~airflow_provider_emr_ray.client.ray_log_tail.LogTailUnavailable: the endpoint
+            takes no websocket (read :meth:`ray_get_job_logs` instead).
+        """
+        from airflow_provider_emr_ray.client import ray_jobs
+        from airflow_provider_emr_ray.client.ray_log_tail import open_log_tail
+
+        if not isinstance(cluster_id, ray_jobs.RayJobsTarget):
+            _require_id("cluster_id", cluster_id)
+        _require_id("submission_id", submission_id)
+        target = self._ray_target(cluster_id, internal)
+        return open_log_tail(self.get_conn(), target, submission_id, timeout=self.settings.timeout)
 
     def ray_upload_package(
         self, cluster_id: str, path: str, *, excludes: list[str] | None = None, internal: bool | None = None

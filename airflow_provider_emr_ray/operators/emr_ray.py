@@ -21,12 +21,12 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowTaskTim
 
 from airflow_provider_emr_ray.links.emr_ray import EmrServerlessConsoleLink, RayDashboardLink
 from airflow_provider_emr_ray.utils.connection import CONNECTION_TEMPLATE_FIELDS, ConnectionOperator
+from airflow_provider_emr_ray.utils.log_args import LOG_BYTES, LOG_LINES, LOG_TAIL_LINES, JobLogMixin
 from airflow_provider_emr_ray.utils.validation import (
     check_list,
     check_mapping,
     checkable,
     json_object,
-    non_negative_int,
     required,
     validate_request,
     validation_error,
@@ -60,8 +60,6 @@ __all__ = [
 ]
 
 _IF_EXISTS = ("reuse", "fail", "create")
-#: Lines of the driver log copied into the task log when a job fails (``log_tail_lines``).
-LOG_TAIL_LINES = 50
 #: How far back a lookup of a submit whose outcome is unknown searches (by submit time).
 _RECONCILE_LOOKBACK_SECONDS = 300.0
 #: The submit operator's arguments that only SubmitRayJob takes (not Ray's Jobs API path).
@@ -80,8 +78,6 @@ _OPENAPI_ONLY_ARGS = (
 )
 #: Resubmissions of one task instance on Ray's Jobs API path (each after a failed/stopped job).
 _MAX_RAY_RESUBMITS = 50
-#: The longest job message an exception carries (Ray puts its log tail in a failed job's message).
-_MAX_MESSAGE_CHARS = 4000
 
 
 def _is_local_path(value: Any) -> bool:
@@ -93,12 +89,6 @@ def _parsed_runtime_env(value: Any) -> dict[str, Any]:
     """``runtime_env`` (a dict or a JSON object string) as a dict."""
     text = json_object("runtime_env", value)
     return json.loads(text) if text else {}
-
-
-def _cut(message: str | None) -> str | None:
-    if message is None or len(message) <= _MAX_MESSAGE_CHARS:
-        return message
-    return "..." + message[-_MAX_MESSAGE_CHARS:]
 
 
 # --------------------------------------------------------------------------------------------
@@ -610,7 +600,7 @@ class EmrRayClusterDeleteOperator(EmrRayBaseOperator):
 # --------------------------------------------------------------------------------------------
 
 
-class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
+class EmrRayJobSubmitOperator(JobLogMixin, EmrRayWaitingOperator):
     """Submit a Ray job (to a cluster, or with its own job-scoped cluster) and wait for it.
 
     Returns the submission id and pushes the XCom keys ``submissionId``, ``tags`` (key→value,
@@ -670,6 +660,11 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
     :class:`~airflow_provider_emr_ray.utils.waiting_args.WaitingMixin`. Connection arguments: see
     :class:`~airflow_provider_emr_ray.utils.connection.ConnectionMixin`.
 
+    The job's driver log reaches the task log on both paths (lines marked ``[ray]``): live while
+    the worker waits, after the resume when deferred (bounded), and a failed job's last lines in
+    the error; ``show_logs``, ``log_lines``, ``log_bytes`` and ``log_tail_lines``: see
+    :class:`~airflow_provider_emr_ray.utils.log_args.JobLogMixin`.
+
     :param entrypoint: The command the job runs (e.g. ``python main.py``). Templated.
     :param cluster_id: Run on this existing cluster (e.g. ``create.output``). Templated.
     :param name: Job name; default ``airflow-<dag_id>-<task_id>`` (deterministic, used to find
@@ -697,7 +692,6 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
     :param add_airflow_tags: Add the tags naming the Airflow run (default True); without them a
         retry cannot reattach (it submits a new job).
     :param cancel_on_kill: Cancel the job when the task is killed or times out (default True).
-    :param log_tail_lines: Lines of the driver log copied to the task log when the job fails.
     :param submission_api: ``"auto"`` (default), ``"openapi"`` or ``"ray"`` (see above). Templated.
     :param ray_jobs_endpoint: Ray path: ``"public"`` (the cluster's ``jobUrl``) or
         ``"internal"`` (``jobUrlInner``, from inside the VPC); None: the connection's choice.
@@ -765,6 +759,9 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
         tags: dict[str, str] | list[dict[str, str]] | None = None,
         add_airflow_tags: bool = True,
         cancel_on_kill: bool = True,
+        show_logs: bool = True,
+        log_lines: int = LOG_LINES,
+        log_bytes: int = LOG_BYTES,
         log_tail_lines: int = LOG_TAIL_LINES,
         submission_api: str = "auto",
         ray_jobs_endpoint: str | None = None,
@@ -797,7 +794,7 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
         self.tags = tags
         self.add_airflow_tags = add_airflow_tags
         self.cancel_on_kill = cancel_on_kill
-        self.log_tail_lines = non_negative_int("log_tail_lines", log_tail_lines)
+        self._init_job_log(show_logs, log_lines, log_bytes, log_tail_lines)
         self._submission_id: str | None = None
         #: The API that submitted the job ("openapi" / "ray"), once the task chose it.
         self._api: str | None = None
@@ -1243,7 +1240,15 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
             )
             resume = {"submission_api": "ray"} if ray else {}
             self._defer_wait(wait, trigger, submission_id=submission_id, by_execution_timeout=by_exec, **resume)
-        outcome = wait.run(self.hook)
+        from airflow_provider_emr_ray.utils import logs
+
+        live = logs.follow(self, self._log_source(submission_id, lambda: wait.resource))
+        try:
+            outcome = wait.run(self.hook, **({"sleep": live.pump} if live else {}))
+        except BaseException:
+            if live is not None:
+                live.close()
+            raise
         note = None
         if outcome == WaitOutcome.timeout and self.cancel_on_kill:
             note = self._cancel(submission_id, "deadline passed")
@@ -1264,30 +1269,29 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
         submission_api: str | None = None,
     ) -> str:
         """End the wait (after the trigger fired, or the synchronous wait): the event carries
-        everything needed; a failed job's log tail is the only further API call."""
+        everything needed; reading the job's log (``show_logs``) is the only further API call."""
         from airflow_provider_emr_ray.states import WaitOutcome
         from airflow_provider_emr_ray.utils.clock import format_duration
-        from airflow_provider_emr_ray.utils.logs import log_tail, ray_log_tail
+        from airflow_provider_emr_ray.utils.logs import end as end_job_log
+        from airflow_provider_emr_ray.utils.logs import job_failure_text
         from airflow_provider_emr_ray.utils.resources import JOB, JOB_SUBMIT_XCOM_KEYS, push_job_xcoms, read_event
 
         outcome, state, message, job = read_event(JOB, event)
         submission_id = submission_id or event[JOB.id_key]
         self._submission_id = submission_id
-        self._api = submission_api or self._api or "openapi"
+        # dag.test() resumes with the event only (no kwargs): the event's job names its API too
+        self._api = submission_api or job.get("submissionApi") or self._api or "openapi"
         push_job_xcoms(context, submission_id, job, self.log, keys=JOB_SUBMIT_XCOM_KEYS, only_present=True)
+        tail: list[str] = []
+        if outcome != WaitOutcome.error:
+            tail = end_job_log(self, lambda: self._log_source(submission_id, job))
         if outcome == WaitOutcome.success:
             self.log.info("Ray job %s %s after %s", submission_id, state, format_duration(job.get("duration")))
             return submission_id
         if outcome == WaitOutcome.failure:
-            if self._api == "ray":
-                ray_log_tail(self.hook, self.cluster_id, submission_id, self.log_tail_lines, self.log, self._internal())
-                if job.get("rayStatus") and job["rayStatus"] != state:
-                    state = f"{state} (Ray: {job['rayStatus']})"
-            else:
-                log_tail(self.hook, submission_id, job, self.log_tail_lines, self.log)
-            raise AirflowException(
-                f"Ray job {submission_id} ended {state}" + (f": {_cut(message)}" if message else "")
-            )
+            if self._api == "ray" and job.get("rayStatus") and job["rayStatus"] != state:
+                state = f"{state} (Ray: {job['rayStatus']})"
+            raise AirflowException(f"Ray job {submission_id} ended {state}" + job_failure_text(message, tail))
         if outcome == WaitOutcome.timeout:
             text = f"Ray job {submission_id} was still {state} when the wait ended" + (f" ({message})" if message else "")
             if by_execution_timeout:
@@ -1310,6 +1314,13 @@ class EmrRayJobSubmitOperator(EmrRayWaitingOperator):
                     self._api = ti.xcom_pull(task_ids=self.task_id, key="submissionApi") or "openapi"
                     self._cancel(submission_id, "trigger timed out")
             raise
+
+    def _log_source(self, submission_id: str, job: Any) -> Any:
+        """The job's log (:mod:`~airflow_provider_emr_ray.utils.logs`) on the path that submitted it."""
+        from airflow_provider_emr_ray.utils.logs import source_for
+
+        return source_for(self.hook, submission_id, api=self._api or "openapi", cluster_id=self.cluster_id,
+                          internal=self._internal(), job=job)  # fmt: skip
 
     # ---- cancel ------------------------------------------------------------------------------
 

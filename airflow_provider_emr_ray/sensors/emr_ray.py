@@ -22,6 +22,7 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_emr_ray.links.emr_ray import EmrServerlessConsoleLink, RayDashboardLink
 from airflow_provider_emr_ray.utils.connection import CONNECTION_TEMPLATE_FIELDS, ConnectionOperator
+from airflow_provider_emr_ray.utils.log_args import LOG_BYTES, LOG_LINES, LOG_TAIL_LINES, JobLogMixin
 from airflow_provider_emr_ray.utils.resources import CLUSTER, JOB, ResourceKind
 from airflow_provider_emr_ray.utils.validation import non_negative_int, validation_error
 from airflow_provider_emr_ray.utils.waiting_args import (
@@ -98,6 +99,10 @@ class EmrRayBaseSensor(ConnectionOperator, BaseSensorOperator):
         """Push the XComs of a resource that reached a target state."""
         raise NotImplementedError
 
+    def _ended(self, outcome: Any, message: str | None, resource: dict[str, Any]) -> str:
+        """Once the wait ended (any outcome): what a failure's error adds after the state."""
+        return f": {message}" if message else ""
+
     # ---- poke --------------------------------------------------------------------------------
 
     def poke(self, context: Context) -> bool:
@@ -120,12 +125,13 @@ class EmrRayBaseSensor(ConnectionOperator, BaseSensorOperator):
 
         outcome, state, message, resource = read_event(self.kind, event)
         what = f"{self.kind.label} {self.resource_id}"
+        detail = self._ended(outcome, message, resource)
         if outcome == WaitOutcome.success:
             self.log.info("%s is %s", what, state)
             self._push(context, resource)
             return
         if outcome == WaitOutcome.failure:
-            raise AirflowFailException(f"{what} is {state} (a failure state)" + (f": {message}" if message else ""))
+            raise AirflowFailException(f"{what} is {state} (a failure state){detail}")
         if outcome == WaitOutcome.timeout:
             raise AirflowSensorTimeout(
                 f"Sensor has timed out: {what} still {state} after {format_duration(self.timeout)}"
@@ -193,7 +199,7 @@ class EmrRayClusterStateSensor(EmrRayBaseSensor):
         push_cluster_xcoms(context, self.cluster_id, resource, self.log)
 
 
-class RayJobSensor(EmrRayBaseSensor):
+class RayJobSensor(JobLogMixin, EmrRayBaseSensor):
     """Wait until a Ray job reaches a target status (default ``Succeeded``).
 
     Pushes ``status``, ``tags`` (key→value, so
@@ -232,6 +238,13 @@ class RayJobSensor(EmrRayBaseSensor):
     :param failure_states: Statuses that fail it (default Failed, Cancelled, Timeout; with
         ``soft_fail`` the task is skipped instead).
 
+    The job's driver log is copied into the task log (lines marked ``[ray]``): live in ``poke``
+    mode (what is new at each poke), once at the end in ``reschedule`` mode (Airflow keeps no
+    state between the pokes of a rescheduled sensor: its XComs are cleared at each run) and
+    after a deferral (on the worker, when it resumes); a failed job's last lines are in the
+    error. ``show_logs``, ``log_lines``, ``log_bytes``, ``log_tail_lines``: see
+    :class:`~airflow_provider_emr_ray.utils.log_args.JobLogMixin`.
+
     Further arguments: see :class:`EmrRayBaseSensor`.
     """
 
@@ -251,6 +264,10 @@ class RayJobSensor(EmrRayBaseSensor):
         cluster_id: str | None = None,
         submission_api: str = "auto",
         ray_jobs_endpoint: str | None = None,
+        show_logs: bool = True,
+        log_lines: int = LOG_LINES,
+        log_bytes: int = LOG_BYTES,
+        log_tail_lines: int = LOG_TAIL_LINES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -258,6 +275,7 @@ class RayJobSensor(EmrRayBaseSensor):
         self.cluster_id = cluster_id
         self.submission_api = submission_api
         self.ray_jobs_endpoint = ray_jobs_endpoint
+        self._init_job_log(show_logs, log_lines, log_bytes, log_tail_lines)
         self._api: str | None = None
         self._choose_api(rendered=False)
 
@@ -279,7 +297,31 @@ class RayJobSensor(EmrRayBaseSensor):
 
     def poke(self, context: Context) -> bool:
         self._prepare()
-        return super().poke(context)
+        first = self._wait is None
+        done = super().poke(context)
+        if not done and first and self.mode == "poke" and not self.deferrable:
+            # one process for all the pokes of the try: follow the log live from here on
+            from airflow_provider_emr_ray.utils import logs
+
+            logs.follow(self, self._log_source(lambda: self._wait.resource if self._wait else {}))
+        if not done and self._live_log is not None:
+            self._live_log.pump(0)  # what is new now; the sensor base sleeps between pokes
+        return done
+
+    def _log_source(self, job: Any) -> Any:
+        from airflow_provider_emr_ray.utils.logs import source_for
+
+        return source_for(self.hook, self.submission_id, api=self._api or "openapi", cluster_id=self.cluster_id,
+                          internal=ray_internal(self.ray_jobs_endpoint), job=job)  # fmt: skip
+
+    def _ended(self, outcome: Any, message: str | None, resource: dict[str, Any]) -> str:
+        from airflow_provider_emr_ray.states import WaitOutcome
+        from airflow_provider_emr_ray.utils.logs import end, job_failure_text
+
+        tail: list[str] = []
+        if outcome != WaitOutcome.error:
+            tail = end(self, lambda: self._log_source(resource))
+        return job_failure_text(message, tail)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> None:
         self._prepare()

@@ -91,6 +91,7 @@ def ray_job_info(job: Any, cluster_id: str | None = None) -> dict[str, Any]:
     duration = round((end - start) / 1000.0, 3) if start and end and end >= start else None
     return {
         "submissionId": getattr(job, "submission_id", None),
+        "submissionApi": "ray",  # which API to read it back from (a resume may get no kwargs: dag.test())
         "jobId": getattr(job, "job_id", None),
         "clusterId": cluster_id,
         "status": ray_to_job_status(raw),

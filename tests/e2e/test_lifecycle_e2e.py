@@ -136,6 +136,16 @@ def test_sensor_deferred_to_the_triggerer(stack, run) -> None:
     assert "Pausing task as DEFERRED" in task_log
 
 
+def test_the_job_output_is_in_the_sensor_task_log(stack, run) -> None:
+    """The deferred sensor copied the job's driver log into its task log on resume (what the
+    demo prints)."""
+    from devtools.demo import job_output
+
+    files, lines = job_output(stack, run.run_id, "wait_for_job")
+    assert files and OUTPUT_LINE in lines, f"{OUTPUT_LINE!r} not among the [ray] lines {lines} of {files}"
+    assert not [line for line in lines if "Signature=" in line]
+
+
 def test_the_entrypoint_ran_in_the_emulator(stack, hook, ids) -> None:
     import httpx
 

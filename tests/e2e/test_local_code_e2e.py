@@ -57,6 +57,10 @@ def test_local_code_runs_through_the_ray_jobs_api_with_a_deferred_sensor(stack, 
     assert "RayJobStatusTrigger" in trigger_text and "Trigger fired event" in trigger_text, sorted(log_dir.iterdir())
     assert ray_calls.get("GetJob", 0) >= 1, ray_calls
 
+    # The job's output is in the sensor's task log (the [ray] lines, copied on resume).
+    task_log = "".join(p.read_text("utf-8", errors="replace") for p in sorted(log_dir.glob("attempt=*.log")))
+    assert "[ray] training done" in task_log and "[ray] epoch 1/" in task_log, task_log[-3000:]
+
     # The cluster's submit token (the ray-token) is in no log file of the stack.
     cluster_id = stack.xcom(DAG_ID, run_id, "create_cluster", "clusterId")
     token = hook.get_ray_cluster(cluster_id).submit_token

@@ -25,6 +25,7 @@ class ScriptedHook:
         self.cluster_answers = list(clusters)
         self.job_answers = list(jobs)
         self.calls: list[tuple[str, tuple, dict]] = []
+        self.log_reads: list[tuple[str, tuple, dict]] = []
         self.listed_clusters: list[dict] = []
         self.listed_jobs: list[dict] = []
         self.job_details: dict[str, dict] = {}
@@ -160,6 +161,22 @@ class ScriptedHook:
         self.calls.append(("ray_get_job_logs", (cluster_id, submission_id), kw))
         return self.__dict__.get("ray_logs", "")
 
+    def ray_open_log_tail(self, cluster_id: str, submission_id: str, **kw: Any) -> Any:
+        """No websocket here: the log is read with ``ray_get_job_logs`` (``ray_logs``)."""
+        from airflow_provider_emr_ray.client.ray_log_tail import LogTailUnavailable
+
+        self.log_reads.append(("ray_open_log_tail", (cluster_id, submission_id), kw))
+        raise LogTailUnavailable("no websocket in the scripted hook")
+
+    # SubmitRayJob logs: none unless a test sets ``log_objects`` (reads are in ``log_reads``)
+    def list_ray_logs(self, instance_id: str, **kw: Any) -> dict[str, Any]:
+        self.log_reads.append(("list_ray_logs", (instance_id,), kw))
+        return {"objectList": list(self.__dict__.get("log_objects", []))}
+
+    def get_ray_log(self, instance_id: str, **kw: Any) -> str:
+        self.log_reads.append(("get_ray_log", (instance_id,), kw))
+        return self.__dict__.get("log_url", "")
+
     async def aray_get_job(self, cluster_id: str, submission_id: str, **kw: Any) -> Any:
         return self.ray_get_job(cluster_id, submission_id, **kw)
 
@@ -216,3 +233,28 @@ def signal_polls(hook: Any) -> asyncio.Event:
 
     hook.aget_ray_job = aget_ray_job
     return polled
+
+
+class RecordedLog:
+    """A task logger keeping the rendered messages (``lines``), to assert what a task logged."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def _add(self, msg: str, *args: Any, **_: Any) -> None:
+        self.lines.append(msg % args if args else msg)
+
+    info = warning = error = debug = exception = _add
+
+    def ray(self) -> list[str]:
+        """The job's log lines the task copied (``[ray]`` lines, prefix removed)."""
+        return [m.removeprefix("[ray] ") for m in self.lines if m.startswith("[ray] ")]
+
+
+def record_log(task: Any) -> RecordedLog:
+    """Make ``task`` (operator or sensor) log into a :class:`RecordedLog`. Airflow caches a
+    task's logger in ``_cached_logger`` (3.3) or ``_log`` (3.0-3.2): both are set."""
+    rec = RecordedLog()
+    task._log = rec
+    task._cached_logger = rec
+    return rec

@@ -22,7 +22,7 @@ from airflow_provider_emr_ray.operators.emr_ray import (
 )
 from airflow_provider_emr_ray.tags import fit, workflow_id
 from airflow_provider_emr_ray.triggers.emr_ray import EmrRayClusterStateTrigger, RayJobStatusTrigger
-from tests.operators.fakes import FakeTI, ScriptedHook, ctx, with_hook
+from tests.operators.fakes import FakeTI, ScriptedHook, ctx, record_log, with_hook
 
 HEAD = {"cpu": "2", "memory": "8Gi", "queueName": "dev_queue"}
 WORKERS = [{"groupName": "g1", "workerType": "CPU", "cpu": "2", "memory": "8Gi", "replica": 1}]
@@ -490,16 +490,49 @@ def test_sync_job_deadline_cancels_and_fails() -> None:
     assert hook.names()[-1] == "cancel_ray_job"
 
 
-def test_failed_job_copies_its_log_tail(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_job_shows_its_log_live_and_quotes_its_tail(monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
     from airflow_provider_emr_ray.utils import logs
 
-    tails: list[tuple] = []
-    monkeypatch.setattr(logs, "log_tail", lambda hook, sid, job, lines, log: tails.append((sid, job["logPath"], lines)))
+    text = "".join(f"line {i}\n" for i in range(30)) + "FileNotFoundError: 'train.py'\n"
+    asked: list[str | None] = []
+
+    def oss(request: httpx.Request) -> httpx.Response:
+        asked.append(request.headers.get("range"))
+        return httpx.Response(200, text=text)
+
+    client = httpx.Client(transport=httpx.MockTransport(oss))
+    monkeypatch.setattr(logs.OpenApiLog, "_http", lambda self: client)
     hook = ScriptedHook(jobs=[{"submissionId": "sub-new", "status": "Failed", "message": "exit 3", "logPath": "logs/"}])
-    op = with_hook(EmrRayJobSubmitOperator(task_id="j", cluster_id="ray-1", entrypoint="e", poll_interval=0.01, log_tail_lines=7), hook)
-    with pytest.raises(AirflowException, match="ended Failed: exit 3"):
+    hook.log_objects = [{"name": "sub-new-driver.log", "path": "logs/sub-new-driver.log"}]
+    hook.log_url = "https://oss.example/sub-new-driver.log?Signature=PRESIGNED"
+    op = with_hook(EmrRayJobSubmitOperator(task_id="j", cluster_id="ray-1", entrypoint="e", poll_interval=0.01, log_tail_lines=2), hook)
+    rec = record_log(op)
+    with pytest.raises(AirflowException) as info:
         op.execute(ctx())
-    assert tails == [("sub-new", "logs/", 7)]
+    assert str(info.value) == "Ray job sub-new ended Failed: exit 3\nLast 2 lines of its log:\nline 29\nFileNotFoundError: 'train.py'"
+    assert rec.ray() == [f"line {i}" for i in range(30)] + ["FileNotFoundError: 'train.py'"]
+    assert ("list_ray_logs", ("sub-new",), {"bucket_name": None, "prefix": "logs/"}) in hook.log_reads
+    assert "PRESIGNED" not in " ".join(rec.lines) and asked[0] == "bytes=0-"
+
+
+def test_show_logs_false_reads_no_log() -> None:
+    hook = ScriptedHook(jobs=[{"submissionId": "sub-new", "status": "Failed", "message": "exit 3"}])
+    op = with_hook(EmrRayJobSubmitOperator(task_id="j", cluster_id="ray-1", entrypoint="e", poll_interval=0.01, show_logs=False), hook)
+    with pytest.raises(AirflowException) as info:
+        op.execute(ctx())
+    assert str(info.value) == "Ray job sub-new ended Failed: exit 3" and hook.log_reads == []
+
+
+@pytest.mark.parametrize(
+    ("arg", "value"), [("show_logs", "yes"), ("log_lines", -1), ("log_bytes", 1.5), ("log_tail_lines", True)]
+)
+def test_log_arguments_are_checked_at_parse(arg: str, value: Any) -> None:
+    from airflow_provider_emr_ray.exceptions import EmrRayValidationError
+
+    with pytest.raises(EmrRayValidationError, match=arg):
+        EmrRayJobSubmitOperator(task_id="j", cluster_id="ray-1", entrypoint="e", **{arg: value})
 
 
 def test_default_job_name_is_cut_to_the_limit_and_names_the_map_index() -> None:

@@ -371,10 +371,14 @@ def test_failing_entrypoint_copies_the_log_tail(dag_dir: Path, capsys: pytest.Ca
     h.ray_statuses().append("FAILED")
     h.ray_logs = "\n".join(f"line {i}" for i in range(100)) + "\nTraceback: ZeroDivisionError"
     operator = with_hook(op(cluster_id="ray-1", working_dir="ray_jobs", wait_for_completion=True, poll_interval=0.01, log_tail_lines=3), h)
-    with caplog.at_level(logging.INFO), pytest.raises(AirflowException, match=r"ended Failed \(Ray: FAILED\)"):
+    with caplog.at_level(logging.INFO), pytest.raises(AirflowException, match=r"ended Failed \(Ray: FAILED\)") as info:
         operator.execute(rctx(dag_dir))
-    assert "line 98\nline 99\nTraceback: ZeroDivisionError" in logged(capsys, caplog) and "line 97" not in logged(capsys, caplog)
-    assert ("ray_get_job_logs", ("ray-1", ray_submits(h)[0]["submission_id"]), {}) in h.calls
+    assert str(info.value).endswith("Last 3 lines of its log:\nline 98\nline 99\nTraceback: ZeroDivisionError")
+    text = logged(capsys, caplog)
+    assert "[ray] line 0" in text and "[ray] Traceback: ZeroDivisionError" in text  # the whole log, live
+    sid = ray_submits(h)[0]["submission_id"]
+    assert ("ray_get_job_logs", ("ray-1", sid), {}) in h.calls  # no websocket on the scripted hook: GET /logs
+    assert ("ray_open_log_tail", ("ray-1", sid), {}) in h.log_reads
 
 
 def test_deadline_stops_the_job(dag_dir: Path) -> None:
@@ -383,7 +387,9 @@ def test_deadline_stops_the_job(dag_dir: Path) -> None:
     operator = with_hook(op(cluster_id="ray-1", working_dir="ray_jobs", wait_for_completion=True, poll_interval=0.01, max_wait=0.05), h)
     with pytest.raises(AirflowException, match="still Running .*the job was stopped"):
         operator.execute(rctx(dag_dir))
-    assert h.names()[-1] == "ray_stop_job" and "cancel_ray_job" not in h.names()
+    names = h.names()
+    assert "ray_stop_job" in names and "cancel_ray_job" not in names
+    assert names[names.index("ray_stop_job") + 1 :] == ["ray_get_job_logs"]  # then the rest of its log
 
 
 def test_deferral_carries_the_cluster_and_path_never_the_token(dag_dir: Path) -> None:
@@ -407,8 +413,10 @@ def test_deferral_carries_the_cluster_and_path_never_the_token(dag_dir: Path) ->
     assert operator.execute_complete(rctx(dag_dir, ti), done, **deferred.value.kwargs) == sid
     failed = {"outcome": "failure", "state": "Failed", "message": "boom", "submission_id": sid, "job": {"status": "Failed", "rayStatus": "FAILED"}}
     fresh = with_hook(op(cluster_id="ray-1", working_dir="ray_jobs"), hook())
-    with pytest.raises(AirflowException, match="boom"):
+    fresh.hook.ray_logs = "step 1\nValueError: boom\n"
+    with pytest.raises(AirflowException, match="boom") as info:
         fresh.execute_complete(rctx(dag_dir, ti), failed, **deferred.value.kwargs)
+    assert str(info.value).endswith("Last 2 lines of its log:\nstep 1\nValueError: boom")
     assert fresh.hook.names() == ["ray_get_job_logs"]
 
 

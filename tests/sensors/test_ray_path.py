@@ -9,7 +9,7 @@ from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferr
 from airflow_provider_emr_ray.exceptions import EmrRayValidationError
 from airflow_provider_emr_ray.sensors.emr_ray import RayJobSensor
 from airflow_provider_emr_ray.triggers.emr_ray import RayJobStatusTrigger
-from tests.operators.fakes import FakeTI, ScriptedHook, ctx, with_hook
+from tests.operators.fakes import FakeTI, ScriptedHook, ctx, record_log, with_hook
 
 SID = "af-dag-submit-0123456789abcdef0123"
 
@@ -32,7 +32,7 @@ def test_auto_with_a_cluster_reads_the_ray_path() -> None:
     ti = FakeTI()
     assert sensor.poke(ctx(ti)) is False
     assert sensor.poke(ctx(ti)) is True
-    assert {c[0] for c in hook.calls} == {"ray_get_job"}
+    assert {c[0] for c in hook.calls} == {"ray_get_job", "ray_get_job_logs"}  # the job, and its log (poke: live)
     assert ti.xcoms == {
         "status": "Succeeded",
         "tags": {"workflowId": "af-w", "team": "ml"},
@@ -71,7 +71,7 @@ def test_templated_submission_api_from_the_submit_xcom() -> None:
     assert {"cluster_id", "submission_id", "submission_api", "ray_jobs_endpoint"} <= set(sensor.template_fields)
     sensor.cluster_id, sensor.submission_id, sensor.submission_api = "ray-1", SID, "ray"  # as rendered
     hook = with_hook(sensor, ray_hook("SUCCEEDED")).hook
-    assert sensor.poke(ctx()) is True and hook.names() == ["ray_get_job"]
+    assert sensor.poke(ctx()) is True and hook.names() == ["ray_get_job", "ray_get_job_logs"]  # the job, its log
 
 
 def test_deferrable_ray_sensor_defers_with_the_ray_trigger() -> None:
@@ -90,7 +90,8 @@ def test_deferrable_ray_sensor_defers_with_the_ray_trigger() -> None:
     event = {"outcome": "success", "state": "Succeeded", "submission_id": SID, "job": {"status": "Succeeded", "tags": {"workflowId": "w"}}}
     fresh = with_hook(RayJobSensor(task_id="wait", submission_id=SID, cluster_id="ray-1", deferrable=True), ray_hook())
     fresh.execute_complete(ctx(ti), event)
-    assert ti.xcoms["tags"] == {"workflowId": "w"} and fresh.hook.calls == []
+    assert ti.xcoms["tags"] == {"workflowId": "w"}
+    assert fresh.hook.names() == ["ray_get_job_logs"]  # on resume: no status call, only the log (copied)
 
 
 @pytest.mark.parametrize(
@@ -114,3 +115,67 @@ def test_rendered_ray_without_cluster_fails_before_any_call() -> None:
     with pytest.raises(EmrRayValidationError) as err:
         sensor.poke(ctx())
     assert err.value.field == "cluster_id" and hook.calls == []
+
+
+# ---------------------------------------------------------------- the job's log in the task log
+
+
+def test_poke_mode_shows_new_log_lines_at_each_poke_once() -> None:
+    hook = ray_hook("RUNNING", "RUNNING", "SUCCEEDED")
+    sensor = with_hook(RayJobSensor(task_id="wait", submission_id=SID, cluster_id="ray-1", mode="poke"), hook)
+    rec = record_log(sensor)
+    hook.ray_logs = "a\n"
+    assert sensor.poke(ctx()) is False
+    assert rec.ray() == ["a"]
+    hook.ray_logs = "a\nb\nc"
+    assert sensor.poke(ctx()) is False
+    assert rec.ray() == ["a", "b"]  # "c" is not a whole line yet
+    hook.ray_logs = "a\nb\nc\nd\n"
+    assert sensor.poke(ctx()) is True
+    assert rec.ray() == ["a", "b", "c", "d"]
+
+
+def test_reschedule_mode_copies_the_log_once_at_the_last_poke() -> None:
+    hook = ray_hook("RUNNING", "SUCCEEDED")
+    hook.ray_logs = "".join(f"line {i}\n" for i in range(5))
+    first = with_hook(RayJobSensor(task_id="wait", submission_id=SID, cluster_id="ray-1", mode="reschedule"), hook)
+    rec1 = record_log(first)
+    assert first.poke(ctx()) is False and rec1.ray() == [] and "ray_get_job_logs" not in hook.names()
+    last = with_hook(RayJobSensor(task_id="wait", submission_id=SID, cluster_id="ray-1", mode="reschedule", log_lines=3), hook)
+    rec2 = record_log(last)
+    assert last.poke(ctx()) is True
+    assert rec2.ray() == ["line 2", "line 3", "line 4"] and hook.names().count("ray_get_job_logs") == 1
+    assert any("its first 2 lines" in m and "left out" in m for m in rec2.lines)
+
+
+def test_deferred_failure_copies_the_log_on_resume_and_quotes_the_cause() -> None:
+    hook = ray_hook()
+    hook.ray_logs = "loading\npython: can't open file 'train.py': [Errno 2] No such file or directory\n"
+    sensor = with_hook(RayJobSensor(task_id="wait", submission_id=SID, cluster_id="ray-1", deferrable=True), hook)
+    rec = record_log(sensor)
+    event = {"outcome": "failure", "state": "Failed", "message": "exit code 2", "submission_id": SID,
+             "job": {"status": "Failed", "rayStatus": "FAILED"}}  # fmt: skip
+    with pytest.raises(AirflowFailException) as info:
+        sensor.execute_complete(ctx(), event)
+    assert str(info.value) == (
+        f"Ray job {SID} is Failed (a failure state): exit code 2\nLast 2 lines of its log:\n"
+        "loading\npython: can't open file 'train.py': [Errno 2] No such file or directory"
+    )
+    assert rec.ray() == ["loading", "python: can't open file 'train.py': [Errno 2] No such file or directory"]
+
+
+def test_unreadable_log_never_fails_a_succeeded_job() -> None:
+    from airflow_provider_emr_ray.exceptions import EmrRayAuthError
+
+    hook = ray_hook()
+
+    def refuse(*a: object, **k: object) -> str:
+        raise EmrRayAuthError("the Ray Jobs endpoint of cluster ray-1 rejected the token")
+
+    hook.ray_get_job_logs = refuse
+    sensor = with_hook(RayJobSensor(task_id="wait", submission_id=SID, cluster_id="ray-1", deferrable=True), hook)
+    rec = record_log(sensor)
+    ti = FakeTI()
+    sensor.execute_complete(ctx(ti), {"outcome": "success", "state": "Succeeded", "submission_id": SID, "job": {"status": "Succeeded"}})
+    assert ti.xcoms["status"] == "Succeeded"
+    assert [m for m in rec.lines if m.startswith("Could not read the log")] != [] and rec.ray() == []
