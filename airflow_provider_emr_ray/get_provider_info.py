@@ -138,6 +138,7 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PKG}.hooks.emr_ray"]}],
         "triggers": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PKG}.triggers.emr_ray"]}],
         "extra-links": [f"{_PKG}.links.emr_ray.RayDashboardLink", f"{_PKG}.links.emr_ray.EmrServerlessConsoleLink"],
+        "task-decorators": [{"name": "emr_ray", "class-name": f"{_PKG}.decorators.emr_ray.emr_ray_task"}],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_emr_ray.hooks.emr_ray.EmrRayHook",

@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("links",),
     ("triggers",),
     ("sensors", "operators"),
+    ("decorators",),
 ]
 #: The emulator serves the API: it may use the wire's action table and signer and the
 #: standard-library modules, never the Airflow-facing layers.

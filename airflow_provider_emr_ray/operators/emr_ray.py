@@ -1287,7 +1287,7 @@ class EmrRayJobSubmitOperator(JobLogMixin, EmrRayWaitingOperator):
             tail = end_job_log(self, lambda: self._log_source(submission_id, job))
         if outcome == WaitOutcome.success:
             self.log.info("Ray job %s %s after %s", submission_id, state, format_duration(job.get("duration")))
-            return submission_id
+            return self._job_succeeded(context, submission_id, job)
         if outcome == WaitOutcome.failure:
             if self._api == "ray" and job.get("rayStatus") and job["rayStatus"] != state:
                 state = f"{state} (Ray: {job['rayStatus']})"
@@ -1298,6 +1298,11 @@ class EmrRayJobSubmitOperator(JobLogMixin, EmrRayWaitingOperator):
                 raise AirflowTaskTimeout(text)
             raise AirflowException(text)
         raise AirflowException(f"Waiting for Ray job {submission_id} failed: {message}")
+
+    def _job_succeeded(self, context: Context, submission_id: str, job: dict[str, Any]) -> Any:
+        """The task's return value once the job succeeded (here its submission id; ``@task.emr_ray``:
+        the function's return value)."""
+        return submission_id
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context):
         """Cancel the job when Airflow itself fails the deferred task on its trigger timeout

@@ -76,7 +76,8 @@ class LogUnreadable(Exception):
 class Lines:
     """Text chunks in, complete lines out (a line longer than :data:`MAX_LINE_CHARS` is cut)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_chars: int = MAX_LINE_CHARS) -> None:
+        self.max_chars = max_chars
         self._partial: list[str] = []
         self._size = 0
         self._cut = 0
@@ -93,7 +94,7 @@ class Lines:
             start = end + 1
 
     def _keep(self, piece: str) -> None:
-        room = MAX_LINE_CHARS - self._size
+        room = self.max_chars - self._size
         if len(piece) > room:
             self._cut += len(piece) - max(room, 0)
             piece = piece[: max(room, 0)]
@@ -115,6 +116,11 @@ class Lines:
 
 
 def _show(log: Any, line: str) -> None:
+    from airflow_provider_emr_ray.utils.function_source import RESULT_MARKER
+
+    if line.startswith(RESULT_MARKER):  # @task.emr_ray's return value: read back, not shown
+        log.info("%s (the function's return value, %d characters: read back for XCom)", LOG_PREFIX, len(line) - len(RESULT_MARKER))
+        return
     log.info("%s %s", LOG_PREFIX, line)
 
 
@@ -446,7 +452,10 @@ class LiveLog:
                             self._ended = True
                             break
                         self._emit(text)
-                else:
+                if isinstance(self.source, RayJobsLog) and self._ended and self.lines_shown == 0 and not self._lines._partial:
+                    # Ray closes an empty tail for a job that ended before its supervisor ran
+                    self._emit(self.source.whole())
+                elif tail is None:
                     self._read(time.monotonic())
                 self._emit(self._decoder.decode(b"", final=True))
             except Exception as exc:
@@ -489,10 +498,10 @@ class _Kept:
             self.dropped_bytes += len(old.encode("utf-8", "replace")) + 1
 
 
-def _read_all(source: OpenApiLog | RayJobsLog, kept: _Kept) -> int:
+def _read_all(source: OpenApiLog | RayJobsLog, kept: _Kept, max_line: int = MAX_LINE_CHARS) -> int:
     """Feed the log into ``kept``; return the bytes left out before what was read (a suffix
     read of a SubmitRayJob log)."""
-    lines = Lines()
+    lines = Lines(max_line)
     if isinstance(source, OpenApiLog):
         chunks, left_out = source.read_end(kept.max_bytes)
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -512,16 +521,21 @@ def _read_all(source: OpenApiLog | RayJobsLog, kept: _Kept) -> int:
             kept.add(line)
     else:
         tail = source.open_tail()
+        got = False
         if tail is not None:
             deadline = time.monotonic() + DRAIN_SECONDS
             while (left := deadline - time.monotonic()) > 0:
-                text = tail.recv(left)
+                text = tail.recv(max(_MIN_WAIT, left))
                 if text is None:
                     break
+                got = got or bool(text)
                 for line in lines.feed(text):
                     kept.add(line)
             source.close()
-        else:
+        if tail is not None and not got:  # Ray closes an empty tail for a job that ended before its supervisor ran
+            for line in lines.feed(source.whole()):
+                kept.add(line)
+        elif tail is None:
             for line in lines.feed(source.whole()):
                 kept.add(line)
         left_out = 0
@@ -568,6 +582,18 @@ def copy_log(source: OpenApiLog | RayJobsLog, log: Any, *, lines: int = LOG_LINE
     for line in kept.lines:
         _show(log, line)
     return list(kept.lines)[-tail_lines:] if tail_lines > 0 else []
+
+
+def last_line_starting(source: OpenApiLog | RayJobsLog, prefix: str, max_bytes: int) -> str | None:
+    """The last line of the job's log that starts with ``prefix`` (at most ``max_bytes`` long),
+    read from the log's end (at most twice ``max_bytes`` kept); None when there is none.
+    Errors propagate (the caller says what could not be read)."""
+    kept = _Kept(lines=1 << 30, max_bytes=2 * max_bytes + CHUNK_BYTES)
+    try:
+        _read_all(source, kept, max_line=max_bytes + len(prefix) + 1)
+    finally:
+        source.close()
+    return next((line for line in reversed(kept.lines) if line.startswith(prefix)), None)
 
 
 def follow(owner: Any, source: OpenApiLog | RayJobsLog) -> LiveLog | None:
