@@ -15,6 +15,9 @@ from devtools.env import isolate, throwaway_home
 # chain that never reaches a real metadata service or profile (devtools.env).
 isolate(os.environ, throwaway_home("emr-ray-airflow-home-"))
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).parent / "dags"))
+# Airflow 3.0's dag.test() prints a failed task's exception through rich, wrapped at the
+# terminal width: a wide "terminal" keeps each message on one line for the tests that read it.
+os.environ.setdefault("COLUMNS", "4000")
 
 import pytest  # noqa: E402
 

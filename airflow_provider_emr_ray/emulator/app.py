@@ -12,14 +12,15 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from airflow_provider_emr_ray.client.actions import ACTIONS
@@ -50,7 +51,7 @@ class Emulator:
         self.faults = FaultInjector(config.faults)
         self.stats = Stats()
         #: Ray's own Jobs API at the clusters' ``jobUrl`` (see :mod:`.ray_jobs`).
-        self.ray_jobs = RayJobsApi(self.store, self.stats)
+        self.ray_jobs = RayJobsApi(self.store, self.stats, self.faults)
         self.workspaces = config.workspaces()
         self._log_key = os.urandom(32)
 
@@ -134,7 +135,26 @@ def _control_routes(emu: Emulator) -> list[Route]:
         path = emu.store.log_dir(p["ws"], p["instance"]) / p["name"]
         if "/" in p["name"] or not path.is_file():
             return error_response(errors.log_not_found(p["name"]))
-        return Response(path.read_bytes(), media_type="text/plain; charset=utf-8")
+        try:
+            size = path.stat().st_size  # once: a growing log is served up to this size
+        except OSError:
+            return error_response(errors.log_not_found(p["name"]))
+        headers = {"Accept-Ranges": "bytes"}
+        try:
+            span = byte_range(request.headers.get("range"), size)
+        except ValueError:
+            headers["Content-Range"] = f"bytes */{size}"
+            return error_response(ApiError(416, "InvalidRange", "The requested range cannot be satisfied.", headers))
+        start, end = span or (0, size - 1)
+        headers["Content-Length"] = str(end + 1 - start)
+        if span is not None:
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        return StreamingResponse(
+            _read_span(path, start, end + 1 - start),
+            status_code=206 if span is not None else 200,
+            headers=headers,
+            media_type="text/plain; charset=utf-8",
+        )
 
     routes = [Route(f"{CONTROL_PREFIX}/logs/{{ws}}/{{instance}}/{{name}}", serve_log, methods=["GET"])]
     if not emu.config.enable_control:
@@ -171,6 +191,45 @@ def _control_routes(emu: Emulator) -> list[Route]:
         Route(f"{CONTROL_PREFIX}/stats", reset_stats, methods=["DELETE"]),
     ]
     return routes
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_CHUNK = 64 * 1024
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The span (first, last byte, inclusive) a ``Range`` header asks of a ``size``-byte object, as OSS
+    GetObject reads it: ``bytes=a-b``, ``bytes=a-``, ``bytes=-n`` (the last n); an end past the
+    object is clipped. None: no header, or one OSS ignores (malformed, several ranges, ``b < a``),
+    so the whole object is sent (200). Raises ValueError when unsatisfiable (416): a start at or past
+    the end, or a suffix of an empty object or of 0 bytes."""
+    match = _RANGE.fullmatch(header.strip()) if header else None
+    if match is None or match.groups() == ("", ""):
+        return None
+    first, last = match.groups()
+    if not first:
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise ValueError("unsatisfiable range")
+        return max(size - suffix, 0), size - 1
+    start, end = int(first), int(last) if last else size - 1
+    if last and end < start:
+        return None
+    if start >= size:
+        raise ValueError("unsatisfiable range")
+    return start, min(end, size - 1)
+
+
+def _read_span(path: Path, start: int, length: int) -> Iterator[bytes]:
+    """``length`` bytes of ``path`` from ``start``, in chunks of at most 64 KiB (never the whole file)."""
+    with path.open("rb") as fh:
+        fh.seek(start)
+        while length > 0:
+            chunk = fh.read(min(_CHUNK, length))
+            if not chunk:
+                return
+            length -= len(chunk)
+            yield chunk
 
 
 def _path_regex(template: str) -> re.Pattern[str]:

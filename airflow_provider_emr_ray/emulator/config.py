@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_WORKSPACE",
     "EmulatorConfig",
     "FakeClock",
+    "RAY_GATEWAY_ACTIONS",
     "RAY_GATEWAY_PREFIX",
     "conn_json",
     "ray_job_url",
@@ -42,6 +43,10 @@ DEFAULT_RELEASE = "ray-1.0.0 (Ray 2.47.1, Python 3.12)"
 #: ``jobUrlInner`` are the emulator's base URL followed by this prefix; Ray's
 #: ``JobSubmissionClient`` appends ``/api/...`` to it.
 RAY_GATEWAY_PREFIX = "/ray-gateway"
+#: The calls of Ray's Jobs API the gateway serves (the table is ``ray_jobs.RAY_JOBS_ACTIONS``,
+#: checked against these names): fault rules name them ``Ray.<name>``.
+RAY_GATEWAY_ACTIONS = ("GetVersion", "GetPackage", "UploadPackage", "SubmitJob", "ListJobs", "GetJob",
+                       "StopJob", "DeleteJob", "GetJobLogs", "TailJobLogs")  # fmt: skip
 
 
 def ray_job_url(endpoint: str) -> str:

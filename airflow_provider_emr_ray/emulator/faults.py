@@ -34,11 +34,13 @@ __all__ = [
     "DELAY",
     "Decision",
     "FAULT_KINDS",
+    "GATEWAY_PREFIX",
     "FaultInjector",
     "FaultKind",
     "FaultRule",
     "Stats",
     "fault_kind",
+    "gateway_answer",
 ]
 
 
@@ -150,7 +152,13 @@ class FaultRule:
     with a body that is not JSON) or ``cluster_error`` (the cluster created/started/submitted by
     the call goes to ``Error``). Any other kind is a ``ValueError``.
 
-    ``action`` is an action name or ``*``. ``times`` limits the rule to the next N matching calls;
+    ``action`` is an action name or ``*`` (every call of the signed API), or a call of Ray's Jobs
+    API at the clusters' ``jobUrl`` (the gateway): ``Ray.<name>`` of
+    :data:`~airflow_provider_emr_ray.emulator.ray_jobs.RAY_JOBS_ACTIONS` (``Ray.SubmitJob``,
+    ``Ray.GetJob``, ``Ray.TailJobLogs``...) or ``Ray.*``; there ``500``/``503``/``429`` answer
+    plain text as Ray's aiohttp server does, ``drop`` closes the connection, ``malformed`` cuts a
+    JSON body, ``cluster_error`` does nothing; on the websocket tail every answer kind breaks the
+    tail (accepted, then closed with code 1011). ``times`` limits the rule to the next N matching calls;
     ``probability`` (with ``seed``) applies it at random. ``after=True`` lets the action take
     effect first and then replaces the answer by the fault (the create happened, the client got 500).
     """
@@ -168,7 +176,16 @@ class FaultRule:
         self.kind = fault_kind(self.kind).name
         from airflow_provider_emr_ray.client.actions import ACTIONS
 
-        if self.action != "*" and self.action not in ACTIONS:
+        if self.action.startswith(GATEWAY_PREFIX):
+            from airflow_provider_emr_ray.emulator.config import RAY_GATEWAY_ACTIONS as RAY_JOBS_ACTIONS
+
+            name = self.action[len(GATEWAY_PREFIX) :]
+            if name != "*" and name not in RAY_JOBS_ACTIONS:
+                raise ValueError(
+                    f"unknown Ray Jobs API action {self.action!r}; expected {GATEWAY_PREFIX}* or one of "
+                    + ", ".join(GATEWAY_PREFIX + a for a in RAY_JOBS_ACTIONS)
+                )
+        elif self.action != "*" and self.action not in ACTIONS:
             raise ValueError(f"unknown action {self.action!r}; expected '*' or one of {', '.join(ACTIONS)}")
         if self.times is not None and int(self.times) < 0:
             raise ValueError("times must be >= 0")
@@ -221,6 +238,40 @@ class FaultRule:
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _RULE_FIELDS}
+
+
+# --------------------------------------------------------------------------- the gateway's answers
+#: Prefix of the gateway's actions in rules and counters (``Ray.SubmitJob``).
+GATEWAY_PREFIX = "Ray."
+_GATEWAY_TEXT = {
+    "500": (500, "500 Internal Server Error\n\nServer got itself in trouble"),
+    "503": (503, "503 Service Unavailable"),
+    "429": (429, "429 Too Many Requests"),
+}
+
+
+def _matches(rule_action: str, action: str) -> bool:
+    """``*`` is every call of the signed API; ``Ray.*`` every call of the gateway."""
+    if rule_action == action:
+        return True
+    gateway = action.startswith(GATEWAY_PREFIX)
+    return rule_action == (GATEWAY_PREFIX + "*" if gateway else "*")
+
+
+def gateway_answer(rule: FaultRule, request: Request, action: str) -> Response | None:
+    """The answer a rule gives on the gateway, as Ray's own server would; None: no answer
+    (``cluster_error``, meaningless there)."""
+    from starlette.responses import PlainTextResponse, Response
+
+    if rule.kind in _GATEWAY_TEXT:
+        status, text = _GATEWAY_TEXT[rule.kind]
+        headers = {"Retry-After": str(rule.retry_after)} if rule.kind == "429" else None
+        return PlainTextResponse(text, status_code=status, headers=headers)
+    if rule.kind == "drop":
+        return _drop(rule, request, action, "")
+    if rule.kind == "malformed":
+        return Response(b'{"job_id": ', status_code=200, media_type="application/json")
+    return None
 
 
 # --------------------------------------------------------------------------- the injector
@@ -310,7 +361,7 @@ class FaultInjector:
             for active in list(self._rules):
                 rule = active.rule
                 effect = rule.effect
-                if rule.action not in ("*", action):
+                if not _matches(rule.action, action):
                     continue
                 if effect == ANSWER and decision.failure is not None:
                     continue

@@ -56,17 +56,19 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from airflow_provider_emr_ray.emulator import sources
-from airflow_provider_emr_ray.emulator.config import RAY_GATEWAY_PREFIX
+from airflow_provider_emr_ray.emulator.config import RAY_GATEWAY_ACTIONS, RAY_GATEWAY_PREFIX
 from airflow_provider_emr_ray.emulator.processes import job_environment
 from airflow_provider_emr_ray.states import RAY_JOBS_TERMINAL_STATUSES, ClusterState, RayJobsStatus
 
 if TYPE_CHECKING:
-    from airflow_provider_emr_ray.emulator.faults import Stats
+    from airflow_provider_emr_ray.emulator.faults import FaultInjector, FaultRule, Stats
     from airflow_provider_emr_ray.emulator.store import Store
 
 __all__ = ["RAY_JOBS_ACTIONS", "TOKEN_HEADER", "RayHttpError", "RayJobsApi", "gateway_mount"]
 
 _log = logging.getLogger("airflow_provider_emr_ray.emulator")
+#: Bytes of a log the websocket tail sends in one message.
+_TAIL_CHUNK = 64 * 1024
 
 #: The header the gateway reads the cluster's ``submitToken`` from (raw value, no ``Bearer``).
 TOKEN_HEADER = "ray-token"
@@ -201,9 +203,11 @@ class RayJobsApi:
     Shares the store's lock and process table; available as ``emulator.ray_jobs``.
     """
 
-    def __init__(self, store: Store, stats: Stats) -> None:
+    def __init__(self, store: Store, stats: Stats, faults: FaultInjector | None = None) -> None:
         self.store = store
         self.stats = stats
+        #: The emulator's fault rules; those naming ``Ray.<action>`` apply here.
+        self.faults = faults
         self.config = store.config
         #: cluster id -> submission id -> job record.
         self.jobs: dict[str, dict[str, dict[str, Any]]] = {}
@@ -560,19 +564,40 @@ RAY_JOBS_ACTIONS: dict[str, tuple[str, str, _Endpoint | None]] = {
     "GetJobLogs": ("GET", "/api/jobs/{job_or_submission_id}/logs", _logs),
     "TailJobLogs": ("GET", "/api/jobs/{job_or_submission_id}/logs/tail", None),
 }
+assert set(RAY_JOBS_ACTIONS) == set(RAY_GATEWAY_ACTIONS), "config.RAY_GATEWAY_ACTIONS names the gateway's calls"
+
+
+async def _fault(api: RayJobsApi, action: str) -> FaultRule | None:
+    """The injected fault of this call (after its latency), if any (rules on ``Ray.<action>``)."""
+    from airflow_provider_emr_ray.emulator.faults import GATEWAY_PREFIX
+
+    if not api.faults:
+        return None
+    decision = api.faults.decide(GATEWAY_PREFIX + action, api.stats)
+    if decision.latency:
+        await asyncio.sleep(decision.latency)
+    return decision.failure
 
 
 def _route(api: RayJobsApi, action: str, endpoint: _Endpoint) -> Callable[[Request], Awaitable[Response]]:
     async def route(request: Request) -> Response:
+        from airflow_provider_emr_ray.emulator.faults import gateway_answer
+
         api.stats.ray_jobs_calls[action] += 1
+        failure = await _fault(api, action)
+        if failure is not None and not failure.after and (answer := gateway_answer(failure, request, action)):
+            return answer
         try:
             cid = api.authorise(request.headers.get(TOKEN_HEADER))
-            return await endpoint(api, cid, request)
+            response = await endpoint(api, cid, request)
         except RayHttpError as exc:
-            return PlainTextResponse(exc.text, status_code=exc.status)
+            response = PlainTextResponse(exc.text, status_code=exc.status)
         except Exception:  # an emulator bug: answer like aiohttp would, and keep serving
             _log.exception("unexpected error in Ray Jobs API %s", action)
-            return PlainTextResponse("500 Internal Server Error\n\nServer got itself in trouble", status_code=500)
+            response = PlainTextResponse("500 Internal Server Error\n\nServer got itself in trouble", status_code=500)
+        if failure is not None and (answer := gateway_answer(failure, request, action)):
+            return answer  # after=True: the call took effect, its answer is lost
+        return response
 
     route.__name__ = f"ray_jobs_{action}"
     return route
@@ -581,6 +606,13 @@ def _route(api: RayJobsApi, action: str, endpoint: _Endpoint) -> Callable[[Reque
 def _tail(api: RayJobsApi) -> Callable[[WebSocket], Awaitable[None]]:
     async def tail(websocket: WebSocket) -> None:
         api.stats.ray_jobs_calls["TailJobLogs"] += 1
+        failure = await _fault(api, "TailJobLogs")
+        if failure is not None and failure.kind in ("500", "503", "429", "drop", "malformed"):
+            # the tail breaks: accepted, then closed with 1011 (an ASGI server answers a close
+            # before the accept with 403, which would read as a rejected token)
+            await websocket.accept()
+            await websocket.close(code=1011)
+            return
         try:
             cid = api.authorise(websocket.headers.get(TOKEN_HEADER))
             job = api.find(cid, websocket.path_params["job_or_submission_id"])
@@ -600,13 +632,15 @@ def _tail(api: RayJobsApi) -> Callable[[WebSocket], Awaitable[None]]:
                 try:
                     with open(path, "rb") as fh:
                         fh.seek(offset)
-                        chunk = fh.read()
+                        chunk = fh.read(_TAIL_CHUNK)  # bounded: a 50 MB log goes out in pieces
                 except FileNotFoundError:
                     chunk = b""
                 offset += len(chunk)
                 text = decoder.decode(chunk)
                 if text:
                     await websocket.send_text(text)
+                    if len(chunk) == _TAIL_CHUNK:
+                        continue  # more is there: read on before looking at the job again
                 elif ended:
                     break
                 else:

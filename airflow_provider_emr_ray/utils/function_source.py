@@ -84,14 +84,30 @@ def _bound_names(fn_node: ast.AST) -> set[str]:
     return bound
 
 
+class _NoAnnotations(ast.NodeTransformer):
+    """Drops every annotation: arguments', returns', and local ``x: T = v`` (never evaluated
+    in a function body, and naming types that exist only on the worker)."""
+
+    def visit_arg(self, node: ast.arg) -> ast.arg:
+        node.annotation = None
+        return node
+
+    def _function(self, node: Any) -> Any:
+        node.returns = None
+        self.generic_visit(node)
+        return node
+
+    visit_FunctionDef = visit_AsyncFunctionDef = _function
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
+        if node.value is None:
+            return ast.copy_location(ast.Pass(), node)
+        return ast.copy_location(ast.Assign(targets=[node.target], value=node.value), node)
+
+
 def _strip_annotations(fn_node: ast.FunctionDef) -> None:
-    for node in ast.walk(fn_node):
-        if isinstance(node, ast.arg):
-            node.annotation = None
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            node.returns = None
-        elif isinstance(node, ast.AnnAssign) and node.value is None and isinstance(node.target, ast.Name):
-            pass  # a bare annotation inside: harmless (not evaluated in a function body)
+    _NoAnnotations().visit(fn_node)
+    ast.fix_missing_locations(fn_node)
 
 
 def function_source(fn: Callable[..., Any]) -> str:
@@ -109,8 +125,9 @@ def function_source(fn: Callable[..., Any]) -> str:
         raise FunctionSourceError(f"{name}: an async def cannot run as a Ray job: write a plain def")
     if inspect.isgeneratorfunction(fn):
         raise FunctionSourceError(f"{name}: a generator (yield) cannot run as a Ray job: return a JSON value")
-    if fn.__code__.co_freevars:
-        names = ", ".join(fn.__code__.co_freevars)
+    outer_vars = [v for v in fn.__code__.co_freevars if v != name]  # its own name: recursion, defined by the script
+    if outer_vars:
+        names = ", ".join(outer_vars)
         raise FunctionSourceError(
             f"{name} uses variables of the function it is defined in ({names}): the Ray job gets the function's "
             "source only; pass them as arguments"

@@ -278,11 +278,6 @@ def test_annotations_naming_module_level_types_are_removed() -> None:
     assert _run_source(source, "typed", 1, 2, 3, k=4, z=5) == [1, 2, [3], 4, {"z": 5}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a local variable's annotation (x: Model = 1) is kept and its name refused, though Python never "
-    "evaluates it in a function body (_strip_annotations leaves ast.AnnAssign.annotation)",
-)
 def test_a_local_variable_annotation_naming_a_module_level_type_is_dropped() -> None:
     def local_annotation():
         x: Model = 1
@@ -292,11 +287,6 @@ def test_a_local_variable_annotation_naming_a_module_level_type_is_dropped() -> 
     assert "Model" not in source and _run_source(source, "local_annotation") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a recursive function defined inside another (a DAG factory) refers to its own name through a "
-    "closure cell; function_source refuses co_freevars == (its own name), though the script defines that name",
-)
 def test_a_recursive_function_defined_in_a_factory_passes() -> None:
     def fact(n):
         return 1 if n <= 1 else n * fact(n - 1)

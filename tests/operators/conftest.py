@@ -4,6 +4,7 @@ initialised once, and a helper that runs a DAG of ``tests/dags`` with ``dag.test
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,21 +115,47 @@ def _task_logs(dag_run: Any) -> dict[str, str]:
     return logs
 
 
+class _Records(logging.Handler):
+    """Every record at INFO and above, as pytest prints them (``LEVEL logger:file:line message``),
+    with its exception's traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(levelname)-8s %(name)s:%(filename)s:%(lineno)d %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # a record that cannot be formatted is not the test's business
+            pass
+
+
 @pytest.fixture
 def run_dag(dagbag: Any, emr_ray_conn: str, capfd: pytest.CaptureFixture) -> Any:
     """Run a DAG of tests/dags with ``dag.test()``; return states, XComs and the task logs
-    (the log files plus what the in-process run printed)."""
+    (the log files plus what the in-process run printed; on Airflow 3.0, whose ``dag.test()``
+    leaves the tasks' records to stdlib logging, those records too)."""
+    from airflow_provider_emr_ray import version_compat
 
     def _run(dag_id: str, conf: dict[str, Any] | None = None) -> DagRunResult:
         assert not dagbag.import_errors, dagbag.import_errors
         dag = dagbag.get_dag(dag_id)
         assert dag is not None, f"{dag_id} not in {sorted(dagbag.dag_ids)}"
         capfd.readouterr()
-        dr = dag.test(run_conf=conf)
+        records = _Records()
+        root = logging.getLogger()
+        root.addHandler(records)
+        try:
+            dr = dag.test(run_conf=conf)
+        finally:
+            root.removeHandler(records)
         printed = capfd.readouterr()
         states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
         logs = _task_logs(dr)
         logs["__printed__"] = printed.out + printed.err
+        if not version_compat.AIRFLOW_V_3_1_PLUS():
+            logs["__printed__"] += "\n" + "\n".join(records.lines)
         return DagRunResult(dag_run=dr, states=states, logs=logs)
 
     return _run

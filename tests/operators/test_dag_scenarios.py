@@ -109,7 +109,8 @@ def test_failing_job_fails_the_task_with_its_log_tail(run_dag, emulator) -> None
     assert result.states["submit"] == "failed"
     printed = result.logs["__printed__"]
     assert "boom-marker-42" in printed  # the log tail is in the task log
-    assert "Last " in printed and "lines of the log of Ray job" in printed
+    assert "[ray] ValueError: boom-marker-42" in printed  # the job's log, copied into the task log
+    assert "Last " in printed and "lines of its log:\n" in printed  # and its end quoted in the error
     assert "ended Failed" in printed  # the error names the status
     if version_compat.AIRFLOW_V_3_1_PLUS():  # 3.0's in-process supervisor logs every message at debug level
         assert "Signature=" not in printed  # the presigned log URL is never logged by us

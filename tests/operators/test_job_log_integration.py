@@ -57,6 +57,9 @@ def job_args(api: str, args: str) -> dict[str, Any]:
 
 #: A record as dag.test() prints it: ``<time> [<level> ] <event>  [<logger>] key=value...``.
 _RECORD = re.compile(r"^\d{4}-\d\d-\d\dT\S+ \[(?P<level>\w+) *\] (?P<event>.*?) +\[(?P<logger>[\w.]+)\](?: .*)?$")
+#: The same record where Airflow (3.0) leaves the task's records to stdlib logging, captured by
+#: pytest: ``<LEVEL> <logger>:<file>:<line> <event>``.
+_STDLIB_RECORD = re.compile(r"^(?P<level>[A-Z]+) +(?P<logger>[\w.]+):[\w.]+:\d+ (?P<event>.*)$")
 _STARTING = re.compile(r"\[DAG TEST\] starting task_id=(?P<task>\S+) ")
 _STARTED = re.compile(r"^\S+ \[info *\] Task started .* ti_id=(?P<ti>[\w-]+)")
 #: The logger of the submit operator's task log records.
@@ -87,8 +90,8 @@ def records(text: str) -> list[tuple[str, str, str]]:
     """The ``(level, logger, message)`` of each record of a task log, in order."""
     found = []
     for line in text.splitlines():
-        if match := _RECORD.match(line):
-            found.append((match["level"], match["logger"], match["event"]))
+        if match := _RECORD.match(line) or _STDLIB_RECORD.match(line):
+            found.append((match["level"].lower(), match["logger"], match["event"]))
     return found
 
 
@@ -105,7 +108,8 @@ def ray_lines(msgs: list[str]) -> list[str]:
 def exception_texts(text: str) -> list[str]:
     """The messages of the exceptions a task log shows (``<type>: Ray job ...``, up to the next
     record)."""
-    pattern = r"^(?:\w+\.)*\w+: (Ray job \S+ .*?)\n?(?=^\d{4}-\d\d-\d\dT\S+ \[|\Z)"
+    next_record = r"^\d{4}-\d\d-\d\d[T ]\S+ \[|^\[\d{4}-\d\d-\d\dT|^[A-Z]+ +[\w.]+:[\w.]+:\d+ "
+    pattern = rf"^(?:\w+\.)*\w+: (Ray job \S+ .*?)\s*(?={next_record}|\Z)"
     return [m[1] for m in re.finditer(pattern, text, re.MULTILINE | re.DOTALL)]
 
 

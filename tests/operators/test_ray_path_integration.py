@@ -85,10 +85,10 @@ def test_failing_entrypoint_fails_with_its_log_tail(run_dag, emulator) -> None:
     result = run_dag("emr_ray_ray_path_failing")
     assert result.states["submit"] == "failed"
     printed = result.logs["__printed__"]
-    assert "ray-boom-marker-99" in printed  # from the log tail
-    assert "lines of the log of Ray job" in printed
+    assert "ray-boom-marker-99" in printed  # the job's log ([ray] lines: test_job_log_integration.py)
+    assert "lines of its log:\n" in printed  # its end quoted in the error
     assert "ended Failed (Ray: FAILED)" in printed
-    assert ray_calls(emulator, "GetJobLogs") >= 1
+    assert ray_calls(emulator, "TailJobLogs") + ray_calls(emulator, "GetJobLogs") >= 1
     assert_no_secrets(result, emulator)
 
 
