@@ -103,6 +103,9 @@ class EmrRayDecoratedOperator(DecoratedOperator, EmrRayJobSubmitOperator):
         return bool(self.cluster_id) and self.submission_api in ("auto", "ray") and self.head_spec is None and self.worker_spec is None
 
     def execute(self, context: Any) -> Any:
+        """Ship the function and run it (the submit operator's ``execute``; ``DecoratedOperator``'s
+        own adds only Asset in/outlets, which JSON arguments and results cannot be, and differs
+        between Airflow 3.0 and 3.3)."""
         from airflow_provider_emr_ray.utils.function_source import (
             SCRIPT_NAME,
             FunctionSourceError,
@@ -122,12 +125,12 @@ class EmrRayDecoratedOperator(DecoratedOperator, EmrRayJobSubmitOperator):
                 self.entrypoint = inline_entrypoint(script)
             except FunctionSourceError as exc:
                 raise validation_error("python_callable", str(exc)) from None
-            return super().execute(context)
+            return EmrRayJobSubmitOperator.execute(self, context)
         with tempfile.TemporaryDirectory(prefix="emr-ray-task-") as folder:
             (Path(folder) / SCRIPT_NAME).write_text(script, encoding="utf-8")
             self.working_dir = folder  # zipped and uploaded by the submit (same content: same package)
             try:
-                return super().execute(context)
+                return EmrRayJobSubmitOperator.execute(self, context)
             finally:
                 self.working_dir = None  # the folder is gone: never rendered nor reused
 

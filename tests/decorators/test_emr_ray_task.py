@@ -52,7 +52,10 @@ def operator_of(decorated: Any, *args: Any, **kwargs: Any) -> EmrRayDecoratedOpe
 
 
 def test_the_decorator_is_registered_and_task_emr_ray_resolves_to_it() -> None:
-    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+    try:  # Airflow 3.2+: the task SDK's own providers manager
+        from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime as Manager
+    except ImportError:  # 3.0, 3.1
+        from airflow.providers_manager import ProvidersManager as Manager
 
     from airflow_provider_emr_ray.get_provider_info import get_provider_info
 
@@ -61,7 +64,7 @@ def test_the_decorator_is_registered_and_task_emr_ray_resolves_to_it() -> None:
         "class-name": "airflow_provider_emr_ray.decorators.emr_ray.emr_ray_task",
     } in get_provider_info()["task-decorators"]
     # Airflow finds it through the installed distribution's apache_airflow_provider entry point
-    assert "emr_ray" in ProvidersManagerTaskRuntime().taskflow_decorators
+    assert "emr_ray" in Manager().taskflow_decorators
     assert task.emr_ray is emr_ray_task
 
 
