@@ -28,6 +28,7 @@ def test_no_import_errors(dagbag) -> None:
         "example_emr_ray_job_scoped_cluster",
         "example_emr_ray_cluster_schedule",
         "example_emr_ray_local_code",
+        "example_emr_ray_taskflow",
     }
 
 
@@ -111,6 +112,26 @@ def test_local_code(dagbag) -> None:
         assert not (submit.is_setup or submit.is_teardown or wait.is_setup or wait.is_teardown)
     assert dag.get_task("given_cluster.submit_job").cluster_id == "{{ params.cluster_id }}"
     assert dag.params["cluster_id"] == ""
+
+
+def test_taskflow(dagbag) -> None:
+    """``@task.emr_ray`` mapped over alphas on the created cluster (a setup with its teardown),
+    waiting in the triggerer; ``choose_best`` reduces the mapped results."""
+    from airflow_provider_emr_ray.decorators.emr_ray import EmrRayDecoratedOperator
+
+    dag = dagbag.dags["example_emr_ray_taskflow"]
+    assert set(dag.task_ids) == {"create_cluster", "train", "choose_best", "delete_cluster"}
+    create, train, best, delete = (dag.get_task(t) for t in ("create_cluster", "train", "choose_best", "delete_cluster"))
+    assert create.is_setup and delete.is_teardown
+    assert delete.upstream_task_ids == {"create_cluster", "choose_best"}
+    assert train.upstream_task_ids == {"create_cluster"} and best.upstream_task_ids == {"train"}
+    # A mapped @task.emr_ray: its operator class, its mapped argument, the cluster from XCom.
+    assert issubclass(train.operator_class, EmrRayDecoratedOperator)
+    assert train.op_kwargs_expand_input.value == {"alpha": [0.01, 0.1, 1.0, 10.0]}
+    partial = train.partial_kwargs
+    assert partial["deferrable"] is True
+    assert partial["cluster_id"].operator.task_id == "create_cluster"
+    assert partial["op_kwargs"] == {"folds": 4}
 
 
 def test_no_logical_date_templates() -> None:

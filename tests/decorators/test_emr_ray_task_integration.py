@@ -282,3 +282,33 @@ def test_kill_while_deferred_stops_the_job(
     assert MARKER not in emulator.emulator.ray_jobs.logs(
         cluster_id, sid
     )  # stopped before returning
+
+
+def test_the_example_sweep_runs_green(run_example, emulator) -> None:
+    """``example_dags/example_emr_ray_taskflow.py`` with ``airflow dags test``: the cluster
+    created, one Ray Jobs API job per alpha (deferred), every mapped result handed to
+    ``choose_best``, the cluster deleted."""
+    stats = emulator.emulator.stats
+    openapi, ray_jobs = submits(emulator)
+    deletes, creates = stats.calls["DeleteRayCluster"], stats.calls["CreateRayCluster"]
+    example = run_example("example_emr_ray_taskflow")
+    alphas = [0.01, 0.1, 1.0, 10.0]
+    mapped = {f"train[{i}]": "success" for i in range(len(alphas))}
+    assert example.states == {"create_cluster": "success", **mapped, "choose_best": "success", "delete_cluster": "success"}, (
+        example.output[-6000:]
+    )
+    assert example.state == "success"
+    results = [example.xcom("train", map_index=i) for i in range(len(alphas))]
+    assert [r["alpha"] for r in results] == alphas and {r["folds"] for r in results} == {4}
+    assert all(-1 < r["score"] < 1 for r in results)
+    assert len({r["score"] for r in results}) == len(alphas)  # a real function of alpha, not one value
+    assert example.xcom("choose_best") == max(results, key=lambda r: r["score"])
+    # One job per mapped task, through Ray's Jobs API; one cluster created and deleted.
+    assert submits(emulator) == (openapi, ray_jobs + len(alphas))
+    assert stats.calls["CreateRayCluster"] == creates + 1 and stats.calls["DeleteRayCluster"] == deletes + 1
+    # Each mapped task deferred to its trigger; what the function printed is in its log.
+    deferred = re.findall(r"Pausing task as DEFERRED.*task_id=train\b", example.output)
+    assert len(deferred) == len(alphas), example.output[-6000:]
+    for alpha in alphas:
+        assert f"[ray] alpha={alpha} fold 4/4: R^2=" in example.output
+    assert MARKER not in example.output

@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import TEST_AK, TEST_REGION, TEST_SECRET, TEST_WORKSPACE
 
 DAGS = Path(__file__).resolve().parent.parent / "dags"
+EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +160,100 @@ def run_dag(dagbag: Any, emr_ray_conn: str, capfd: pytest.CaptureFixture) -> Any
         return DagRunResult(dag_run=dr, states=states, logs=logs)
 
     return _run
+
+
+@pytest.fixture(scope="module")
+def airflow_cli(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``airflow ARGS`` in a subprocess whose DAG folder is ``example_dags/`` (an in-process
+    dag.test() runs only DAGs of the configured DAG folder, tests/dags here), with its own
+    migrated, throw-away ``AIRFLOW_HOME``."""
+    import os
+    import subprocess
+    import sys
+
+    from devtools.env import isolated_env
+
+    repo = EXAMPLE_DAGS.parent
+    home = tmp_path_factory.mktemp("airflow-home-examples")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__"))}
+    env.update(isolated_env(home, log_level="INFO"))
+    env.update(
+        {
+            "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLE_DAGS),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "PYTHONPATH": os.pathsep.join(p for p in (str(repo), env.get("PYTHONPATH", "")) if p),
+        }
+    )
+
+    def run(args: list[str], extra_env: dict[str, str] | None = None) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "airflow", *args],
+            env={**env, **(extra_env or {})},
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 0, f"`airflow {' '.join(args)}` exited {proc.returncode}:\n{output[-6000:]}"
+        return output
+
+    run(["db", "migrate"])
+    run.home = home  # type: ignore[attr-defined]
+    return run
+
+
+@dataclass
+class ExampleRun:
+    """The last run of an example DAG, read from the subprocess's metadata database.
+
+    ``states``: task id to state; a mapped task's instances as ``task_id[i]``."""
+
+    dag_id: str
+    run_id: str
+    state: str
+    states: dict[str, str]
+    output: str
+    home: Path
+
+    def xcom(self, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+        import json
+        import sqlite3
+
+        with sqlite3.connect(self.home / "airflow.db") as db:
+            row = db.execute(
+                "SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = ? AND key = ? AND map_index = ?",
+                (self.dag_id, self.run_id, task_id, key, map_index),
+            ).fetchone()
+        assert row is not None, f"no XCom {key!r} of {task_id}[{map_index}]"
+        value = row[0]
+        return json.loads(value.decode() if isinstance(value, bytes) else value)
+
+
+@pytest.fixture
+def run_example(airflow_cli: Any, emulator: Any) -> Any:
+    """``run_example(dag_id, conf=None)``: ``airflow dags test`` an example DAG against the
+    served emulator (its connection as ``AIRFLOW_CONN_EMR_RAY_DEFAULT``); an :class:`ExampleRun`."""
+    import json
+    import sqlite3
+
+    from airflow_provider_emr_ray.emulator.__main__ import connection_value
+
+    conn = {"AIRFLOW_CONN_EMR_RAY_DEFAULT": connection_value(emulator.config, emulator.endpoint)}
+
+    def run(dag_id: str, conf: dict[str, Any] | None = None) -> ExampleRun:
+        airflow_cli(["dags", "reserialize"], conn)
+        output = airflow_cli(["dags", "test", dag_id] + (["-c", json.dumps(conf)] if conf else []), conn)
+        with sqlite3.connect(airflow_cli.home / "airflow.db") as db:
+            run_id, state = db.execute(
+                "SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id DESC", (dag_id,)
+            ).fetchone()
+            tis = db.execute(
+                "SELECT task_id, map_index, state FROM task_instance WHERE dag_id = ? AND run_id = ?", (dag_id, run_id)
+            ).fetchall()
+        states = {(t if i < 0 else f"{t}[{i}]"): st for t, i, st in tis}
+        return ExampleRun(dag_id, run_id, state, states, output, airflow_cli.home)
+
+    return run

@@ -6,7 +6,6 @@ token anywhere Airflow stores or logs."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +13,6 @@ import pytest
 from tests.conftest import TEST_SECRET
 
 pytestmark = pytest.mark.integration
-
-EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
-
 
 @pytest.fixture(autouse=True)
 def _no_faults(emulator: Any):
@@ -104,78 +100,11 @@ def test_retry_after_a_lost_submit_answer_gives_one_job(run_dag, emulator) -> No
     assert_no_secrets(result, emulator)
 
 
-@pytest.fixture(scope="module")
-def airflow_cli(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """``airflow ARGS`` in a subprocess whose DAG folder is ``example_dags/`` (an in-process
-    dag.test() runs only DAGs of the configured DAG folder, tests/dags here), with its own
-    migrated, throw-away ``AIRFLOW_HOME``."""
-    import os
-    import subprocess
-    import sys
-
-    from devtools.env import isolated_env
-
-    repo = EXAMPLE_DAGS.parent
-    home = tmp_path_factory.mktemp("airflow-home-ray-path")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__"))}
-    env.update(isolated_env(home, log_level="INFO"))
-    env.update(
-        {
-            "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLE_DAGS),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "PYTHONPATH": os.pathsep.join(p for p in (str(repo), env.get("PYTHONPATH", "")) if p),
-        }
-    )
-
-    def run(args: list[str], extra_env: dict[str, str] | None = None) -> str:
-        proc = subprocess.run(
-            [sys.executable, "-m", "airflow", *args],
-            env={**env, **(extra_env or {})},
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        output = proc.stdout + proc.stderr
-        assert proc.returncode == 0, f"`airflow {' '.join(args)}` exited {proc.returncode}:\n{output[-6000:]}"
-        return output
-
-    run(["db", "migrate"])
-    run.home = home  # type: ignore[attr-defined]
-    return run
-
-
-def _example_states(home: Path) -> tuple[list[tuple[str, str]], dict[str, str]]:
-    import sqlite3
-
-    with sqlite3.connect(home / "airflow.db") as db:
-        runs = db.execute(
-            "SELECT run_id, state FROM dag_run WHERE dag_id = 'example_emr_ray_local_code' ORDER BY id DESC"
-        ).fetchall()
-        tis = db.execute(
-            "SELECT task_id, state FROM task_instance WHERE dag_id = 'example_emr_ray_local_code' AND run_id = ?",
-            (runs[0][0],),
-        ).fetchall()
-    return runs, dict(tis)
-
-
-def _run_example(airflow_cli: Any, emulator: Any, conf: dict[str, Any] | None = None) -> tuple[str, dict[str, str], str]:
-    from airflow_provider_emr_ray.emulator.__main__ import connection_value
-
-    conn = {"AIRFLOW_CONN_EMR_RAY_DEFAULT": connection_value(emulator.config, emulator.endpoint)}
-    airflow_cli(["dags", "reserialize"], conn)
-    args = ["dags", "test", "example_emr_ray_local_code"] + (["-c", json.dumps(conf)] if conf else [])
-    output = airflow_cli(args, conn)
-    runs, states = _example_states(airflow_cli.home)
-    return runs[0][1], states, output
-
-
-def test_example_dag_creates_runs_local_code_and_deletes(airflow_cli, emulator) -> None:
+def test_example_dag_creates_runs_local_code_and_deletes(run_example, emulator) -> None:
     deletes = emulator.emulator.stats.calls["DeleteRayCluster"]
     before = set(gateway_jobs(emulator))
-    state, states, output = _run_example(airflow_cli, emulator)
+    example = run_example("example_emr_ray_local_code")
+    state, states, output = example.state, example.states, example.output
     assert states == {
         "choose_cluster": "success",
         "create_cluster": "success",
@@ -191,10 +120,11 @@ def test_example_dag_creates_runs_local_code_and_deletes(airflow_cli, emulator) 
     assert len(set(gateway_jobs(emulator)) - before) <= 1  # the deleted cluster's jobs are forgotten
 
 
-def test_example_dag_with_an_existing_cluster_leaves_it(airflow_cli, emulator, run_dag) -> None:
+def test_example_dag_with_an_existing_cluster_leaves_it(run_example, emulator, run_dag) -> None:
     cluster_id = run_dag("emr_ray_ray_path_deferred").xcom("cluster")  # the shared cluster exists
     before = set(gateway_jobs(emulator))
-    state, states, output = _run_example(airflow_cli, emulator, {"cluster_id": cluster_id, "epochs": 2})
+    example = run_example("example_emr_ray_local_code", {"cluster_id": cluster_id, "epochs": 2})
+    state, states, output = example.state, example.states, example.output
     assert states == {
         "choose_cluster": "success",
         "create_cluster": "skipped",
