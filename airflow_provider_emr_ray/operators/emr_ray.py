@@ -1192,12 +1192,16 @@ class EmrRayJobSubmitOperator(JobLogMixin, EmrRayWaitingOperator):
             found = self._find_job(name, tags, live_only=True)
             if found is not None:
                 submission_id = found["submissionId"]
+                self._submit_time = found.get("submitTime")
                 self.log.info(
                     "Reattaching to Ray job %s submitted by a previous try (status %s)",
                     submission_id,
                     found.get("status"),
                 )
         if submission_id is None:
+            from airflow_provider_emr_ray.triggers.watchers import submit_time_bound
+
+            self._submit_time = submit_time_bound()  # before sending: a lower bound of its submitTime
             submission_id = self._submit(name, tags, submit_kwargs)
         self._submission_id = submission_id
         ti.xcom_push(key="submissionId", value=submission_id)
@@ -1229,7 +1233,9 @@ class EmrRayJobSubmitOperator(JobLogMixin, EmrRayWaitingOperator):
                     "if the task leaves the deferred state while it waits"
                 )
             ray_args = (
-                {"submission_api": "ray", "cluster_id": self.cluster_id, "internal": self._internal()} if ray else {}
+                {"submission_api": "ray", "cluster_id": self.cluster_id, "internal": self._internal()}
+                if ray
+                else {"submit_time": getattr(self, "_submit_time", None)}
             )
             trigger = RayJobStatusTrigger(
                 **wait.trigger_kwargs(),

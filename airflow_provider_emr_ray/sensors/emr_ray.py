@@ -337,6 +337,8 @@ class RayJobSensor(JobLogMixin, EmrRayBaseSensor):
                 "cluster_id": self.cluster_id,
                 "internal": ray_internal(self.ray_jobs_endpoint),
             }
+        elif self._wait is not None and isinstance(self._wait.resource.get("submitTime"), int):
+            ray_args = {"submit_time": self._wait.resource["submitTime"]}  # from the poke before deferring
         return RayJobStatusTrigger(
             **wait.trigger_kwargs(),
             cancel_on_kill=False,

@@ -13,6 +13,12 @@ event loop. Its one event is built by
      "cluster" | "job": <what ``execute_complete`` needs, no secret>}
 
 so the resume step needs no further API call.
+
+With ``shared_poll`` (the default), the triggers of one triggerer that wait on the same source
+(the SubmitRayJob jobs or the clusters of a connection's workspace, the Ray Jobs API jobs of a
+cluster) share one watcher of :mod:`~airflow_provider_emr_ray.triggers.watchers`: one list call
+per round answers them all, a resource the list did not show is polled on its own, and a
+target or failure state is confirmed by one Get of that resource, which builds the event.
 """
 
 from __future__ import annotations
@@ -59,6 +65,9 @@ class EmrRayBaseTrigger(ConnectionMixin, BaseTrigger):
         of the hook's retries) before the trigger ends with ``outcome="error"``.
     :param started_at: Epoch seconds at which the wait started (in the task), so the elapsed
         times in the log count from there.
+    :param shared_poll: Share one list call per round with the other triggers of this
+        triggerer that wait on the same source (see
+        :mod:`~airflow_provider_emr_ray.triggers.watchers`); False: poll this resource alone.
     """
 
     kind: ResourceKind
@@ -75,6 +84,7 @@ class EmrRayBaseTrigger(ConnectionMixin, BaseTrigger):
         deadline: float | None = None,
         max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
         started_at: float | None = None,
+        shared_poll: bool = True,
     ) -> None:
         super().__init__()
         self._set_connection(emr_ray_conn_id, region_id, workspace_id)
@@ -84,6 +94,7 @@ class EmrRayBaseTrigger(ConnectionMixin, BaseTrigger):
         self.deadline = deadline
         self.max_transient_errors = int(max_transient_errors)
         self.started_at = started_at if started_at is not None else now()
+        self.shared_poll = bool(shared_poll)
 
     @property
     def resource_id(self) -> str:
@@ -96,6 +107,21 @@ class EmrRayBaseTrigger(ConnectionMixin, BaseTrigger):
         """Arguments of a subclass beyond the wait's."""
         return {}
 
+    # ---- shared polling ----------------------------------------------------------------------
+
+    def _source(self) -> tuple[tuple[Any, ...], Any, str]:
+        """``(key, lister, label)`` of the watcher this trigger shares (see
+        :func:`~airflow_provider_emr_ray.triggers.watchers.join`)."""
+        raise NotImplementedError
+
+    def _since(self, wait: Wait) -> tuple[bool, int | None]:
+        """``(known, since)``: whether the trigger may join its watcher now, and the epoch
+        milliseconds its resource was submitted at or after (a job's; None: not windowed)."""
+        return True, None
+
+    def _connection_key(self) -> tuple[Any, ...]:
+        return (self.emr_ray_conn_id, self.region_id, self.workspace_id)
+
     async def _on_deadline(self) -> str | None:
         """Called once when the deadline passes; may act and return a note for the event."""
         return None
@@ -103,14 +129,18 @@ class EmrRayBaseTrigger(ConnectionMixin, BaseTrigger):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {**self._new_wait().trigger_kwargs(), **self.connection_kwargs(), **self._extra_kwargs()},
+            {
+                **self._new_wait().trigger_kwargs(),
+                **self.connection_kwargs(),
+                **({} if self.shared_poll else {"shared_poll": False}),
+                **self._extra_kwargs(),
+            },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         wait = self._new_wait()
         try:
-            while (outcome := await wait.apoll(self.hook)) is None:
-                await asyncio.sleep(wait.pause())
+            outcome = await (self._wait_shared(wait) if self.shared_poll else self._wait_alone(wait))
         except asyncio.CancelledError:
             # Always re-raised: Airflow >= 3.3 calls on_kill only when the cancellation propagates.
             if self._acts_on_kill() and not version_compat.triggerer_calls_on_kill():
@@ -118,6 +148,56 @@ class EmrRayBaseTrigger(ConnectionMixin, BaseTrigger):
             raise
         note = await self._on_deadline() if outcome is WaitOutcome.timeout else None
         yield TriggerEvent(wait.event(outcome, note))
+
+    async def _wait_shared(self, wait: Wait) -> WaitOutcome:
+        """The wait, served by the watcher of this trigger's source (one Get of its own first
+        when the watcher cannot window the list for it yet, e.g. a job's unknown submit time)."""
+        from airflow_provider_emr_ray.triggers import watchers
+
+        known, since = self._since(wait)
+        if not known:
+            outcome = await wait.apoll(self.hook)
+            if outcome is not None:
+                return outcome
+            known, since = self._since(wait)
+            if not known:  # still no submit time: this one polls alone
+                return await self._wait_alone(wait, first=False)
+        key, lister, label = self._source()
+        sub = watchers.join(
+            key, lister, label, resource_id=self.resource_id, since=since, interval=self.poll_interval, hook=self.hook
+        )
+        ends = set(wait.targets) | set(wait.failures)
+        try:
+            while True:
+                timeout = None if wait.deadline is None else max(0.0, wait.deadline - now())
+                try:
+                    seen = await asyncio.wait_for(sub.next(), timeout)
+                except asyncio.TimeoutError:  # the deadline: one last look of its own
+                    seen = None
+                if sub.watcher.refused is not None:
+                    self.log.warning(
+                        "%s %s: listing %s failed (%s); polling it on its own",
+                        self.kind.label, self.resource_id, label, sub.watcher.refused,
+                    )  # fmt: skip
+                    break
+                if seen is None or seen.get(self.kind.state_key) is None or seen.get(self.kind.state_key) in ends:
+                    # not shown, failed round, no state, or an end seen in a list: its own Get decides
+                    outcome = await wait.apoll(self.hook)
+                else:
+                    outcome = wait.step(seen)
+                if outcome is not None:
+                    return outcome
+        finally:
+            sub.leave()
+        return await self._wait_alone(wait)
+
+    async def _wait_alone(self, wait: Wait, first: bool = True) -> WaitOutcome:
+        """The wait, polling this resource alone (``first=False``: it was just polled)."""
+        if not first:
+            await asyncio.sleep(wait.pause())
+        while (outcome := await wait.apoll(self.hook)) is None:
+            await asyncio.sleep(wait.pause())
+        return outcome
 
     async def _when_cancelled(self) -> None:
         """Airflow < 3.3: the triggerer cancelled :meth:`run` and will not call ``on_kill``.
@@ -168,6 +248,11 @@ class EmrRayClusterStateTrigger(EmrRayBaseTrigger):
         super().__init__(**kwargs)
         self.cluster_id = cluster_id
 
+    def _source(self) -> tuple[tuple[Any, ...], Any, str]:
+        from airflow_provider_emr_ray.triggers import watchers
+
+        return ("clusters", *self._connection_key()), watchers.list_clusters, "the Ray clusters of the workspace"
+
 
 class RayJobStatusTrigger(EmrRayBaseTrigger):
     """Waits until a Ray job reaches one of ``target_states`` (default ``Succeeded``).
@@ -199,6 +284,10 @@ class RayJobStatusTrigger(EmrRayBaseTrigger):
         (False); None: the connection's choice.
     :param cancel_on_kill: Cancel the job when the deferred task is killed by a user.
     :param cancel_on_timeout: Cancel the job when the deadline passes.
+    :param submit_time: Epoch milliseconds at or before which the job was submitted (a lower
+        bound: the submit operator passes the moment it sent the submission, less a margin for
+        clock skew), so that the shared ListRayJob window includes it from the first round;
+        None: one GetRayJob of its own first tells it.
     :param target_states: Statuses that end the wait successfully.
     :param failure_states: Statuses that end it as a failure (default Failed, Cancelled, Timeout).
 
@@ -216,6 +305,7 @@ class RayJobStatusTrigger(EmrRayBaseTrigger):
         submission_api: str = "openapi",
         cluster_id: str | None = None,
         internal: bool | None = None,
+        submit_time: int | None = None,
         **kwargs: Any,
     ) -> None:
         if submission_api not in SUBMISSION_APIS:
@@ -234,12 +324,31 @@ class RayJobStatusTrigger(EmrRayBaseTrigger):
         self.submission_api = submission_api
         self.cluster_id = cluster_id
         self.internal = internal
+        self.submit_time = None if submit_time is None else int(submit_time)
 
     def _extra_kwargs(self) -> dict[str, Any]:
         extra: dict[str, Any] = {"cancel_on_kill": self.cancel_on_kill, "cancel_on_timeout": self.cancel_on_timeout}
         if self.submission_api == "ray":  # ids and a bool only: never the endpoint's token
             extra.update(submission_api="ray", cluster_id=self.cluster_id, internal=self.internal)
+        if self.submit_time is not None:
+            extra["submit_time"] = self.submit_time
         return extra
+
+    def _source(self) -> tuple[tuple[Any, ...], Any, str]:
+        from airflow_provider_emr_ray.triggers import watchers
+
+        if self.submission_api == "ray":
+            key = ("ray-jobs", *self._connection_key(), self.cluster_id, self.internal)
+            return key, watchers.ray_jobs_lister(self.cluster_id, self.internal), f"the Ray jobs of cluster {self.cluster_id}"
+        return ("jobs", *self._connection_key()), watchers.list_jobs, "the Ray jobs of the workspace"
+
+    def _since(self, wait: Wait) -> tuple[bool, int | None]:
+        if self.submission_api == "ray":  # one cluster's list: no window
+            return True, None
+        seen = wait.resource.get("submitTime")
+        if isinstance(seen, int) and not isinstance(seen, bool):
+            return True, seen
+        return self.submit_time is not None, self.submit_time
 
     async def _cancel(self, why: str) -> str:
         verb = "stop" if self.submission_api == "ray" else "cancel"

@@ -124,7 +124,14 @@ def test_before_3_3_the_cancellation_path_stops_a_ray_job(monkeypatch: pytest.Mo
     monkeypatch.setattr(version_compat, "triggerer_calls_on_kill", lambda: False)
     monkeypatch.setattr(version_compat, "atask_instance_state", task_state)
     hook = ray_hook("RUNNING")
-    t = with_hook(RayJobStatusTrigger(submission_id=SID, submission_api="ray", cluster_id="ray-1", cancel_on_kill=True, poll_interval=3600), hook)
+    # Polling alone: a shared trigger's first look is its watcher's first round, at a random
+    # point of the (here one-hour) interval; the cancellation path is the same for both.
+    t = with_hook(
+        RayJobStatusTrigger(
+            submission_id=SID, submission_api="ray", cluster_id="ray-1", cancel_on_kill=True, poll_interval=3600, shared_poll=False
+        ),
+        hook,
+    )
     t.task_instance = _TI()
     polled = asyncio.Event()
     original = hook.aray_get_job
