@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only parse,calls,triggers,faults,logs] [--output PATH]``
+"""``python -m benchmarks [--quick] [--only parse,calls,triggers,faults,logs,shared] [--output PATH]``
 
 Runs every benchmark, alternating ours and the reference in the same run, and writes
 ``benchmarks/RESULTS.md`` (a table: figure, ours, reference, ratio, target, machine, date, plus
@@ -25,6 +25,7 @@ SECTIONS = {
     "triggers": ("benchmarks.trigger_scale", "3. Triggerer scale"),
     "faults": ("benchmarks.faults", "4. Faults"),
     "logs": ("benchmarks.job_log_memory", "5. Job log memory"),
+    "shared": ("benchmarks.shared_poll", "6. Shared polling"),
 }
 RESULT_FILES = {
     "parse": "parse_cost",
@@ -32,6 +33,7 @@ RESULT_FILES = {
     "triggers": "trigger_scale",
     "faults": "faults",
     "logs": "job_log_memory",
+    "shared": "shared_poll",
 }
 
 
@@ -116,7 +118,7 @@ def write_results(
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="a smoke run (few repeats, reduced sizes)")
-    p.add_argument("--only", default=",".join(SECTIONS), help="comma-separated: parse,calls,triggers,faults,logs")
+    p.add_argument("--only", default=",".join(SECTIONS), help="comma-separated: parse,calls,triggers,faults,logs,shared")
     p.add_argument("--output", default=str(BENCH_DIR / "RESULTS.md"))
     p.add_argument("--render-only", action="store_true", help="rewrite RESULTS.md from the saved raw results")
     args = p.parse_args(argv)

@@ -39,6 +39,9 @@ however little the triggers do (Airflow's triggerer does not ``gc.freeze()`` its
 Targets at 5,000: CPU per poll ≤ 1.25 × the reference, peak RSS ≤ 200 MB, worst stall ≤ 100 ms,
 every trigger fires exactly one event.
 
+The triggers poll one resource each (``shared_poll=False``): the per-trigger cost. The shared
+watchers (one list call per round for all) are measured by :mod:`benchmarks.shared_poll`.
+
 Run alone: ``python -m benchmarks.trigger_scale [--quick] [--points 100,1000,5000]``.
 """
 
@@ -84,6 +87,9 @@ PROBE_INTERVAL = 0.010
 #: 4.5 ms per poll with 4, 16 and 32 connections). The reference gets the bound a sane plain
 #: implementation has, the one recommended for the hook (16).
 REF_IN_FLIGHT = 16
+#: This figure measures one poll per trigger per interval (the shared watchers, one list call for
+#: many triggers, are measured against it by ``benchmarks.shared_poll``).
+SHARED = False
 TERMINAL = (b'"status":"Succeeded"', b'"status":"Failed"', b'"status":"Cancelled"', b'"status":"Timeout"')
 
 
@@ -225,6 +231,7 @@ async def _child_ours(jobs: list[list[Any]], poll: float, ready: dict[str, Any])
             target_states=("Succeeded", "Timeout"),
             failure_states=("Failed", "Cancelled"),
             poll_interval=poll,
+            shared_poll=SHARED,
         )
 
     triggers = [make(sid) for sid, _ in jobs]
@@ -306,8 +313,9 @@ def child_main(side: str, poll: float, warm_sid: str, max_seconds: float) -> int
             from airflow_provider_emr_ray.triggers.emr_ray import RayJobStatusTrigger
 
             warm = RayJobStatusTrigger(
-                submission_id=warm_sid, target_states=("Succeeded", "Timeout"), failure_states=(), poll_interval=poll
-            )
+                submission_id=warm_sid, target_states=("Succeeded", "Timeout"), failure_states=(), poll_interval=poll,
+                shared_poll=SHARED,
+            )  # fmt: skip
             async for _ in warm.run():
                 pass
         else:
@@ -355,8 +363,8 @@ def child_main(side: str, poll: float, warm_sid: str, max_seconds: float) -> int
 # =========================================================================== parent process
 
 
-async def _submit_jobs(endpoint: str, cluster_id: str, n: int, window: int) -> list[list[Any]]:
-    """Submit n jobs that end 1..window seconds (evenly spread) after the *last* submission.
+async def _submit_jobs(endpoint: str, cluster_id: str, n: int, window: int, offset: int = 0) -> list[list[Any]]:
+    """Submit n jobs that end offset+1..offset+window seconds (evenly spread) after the *last* submission.
 
     The deadline (``activeDeadlineSeconds``) counts from each job's own submission, so job i
     gets ``k_i + (estimated total submission time - time elapsed when it is submitted)``; the
@@ -384,7 +392,7 @@ async def _submit_jobs(endpoint: str, cluster_id: str, n: int, window: int) -> l
     async def one(i: int) -> None:
         from airflow_provider_emr_ray.exceptions import EmrRayOutcomeUnknownError
 
-        k = 1 + (i * window) // n
+        k = offset + 1 + (i * window) // n
         name = f"scale-{tag}-{i}"
         async with sem:
             for _ in range(3):

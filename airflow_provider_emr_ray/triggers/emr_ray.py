@@ -171,20 +171,20 @@ class EmrRayBaseTrigger(ConnectionMixin, BaseTrigger):
             while True:
                 timeout = None if wait.deadline is None else max(0.0, wait.deadline - now())
                 try:
-                    seen = await asyncio.wait_for(sub.next(), timeout)
+                    state = await asyncio.wait_for(sub.next(), timeout)
                 except asyncio.TimeoutError:  # the deadline: one last look of its own
-                    seen = None
+                    state = None
                 if sub.watcher.refused is not None:
                     self.log.warning(
                         "%s %s: listing %s failed (%s); polling it on its own",
                         self.kind.label, self.resource_id, label, sub.watcher.refused,
                     )  # fmt: skip
                     break
-                if seen is None or seen.get(self.kind.state_key) is None or seen.get(self.kind.state_key) in ends:
+                if state is None or state in ends:
                     # not shown, failed round, no state, or an end seen in a list: its own Get decides
                     outcome = await wait.apoll(self.hook)
-                else:
-                    outcome = wait.step(seen)
+                else:  # still waiting: the fields of its last Get, with the state the list gave
+                    outcome = wait.step({**wait.resource, self.kind.state_key: state})
                 if outcome is not None:
                     return outcome
         finally:

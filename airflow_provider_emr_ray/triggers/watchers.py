@@ -61,8 +61,10 @@ MAX_SLOWDOWN = 8.0
 #: submitted: the service's clock may be behind the worker's. An earlier bound only lists more.
 SUBMIT_TIME_SLACK_MS = 5 * 60 * 1000
 
-#: ``lister(hook, since_ms)``: every resource of the source, by id (their ``kind.info`` dicts).
-Lister = Callable[[Any, "int | None"], Awaitable[Mapping[str, Mapping[str, Any]]]]
+#: ``lister(hook, since_ms)``: the state of every resource of the source, by id (None: the item
+#: had none). Only the state: a trigger polls on while it is not an end state, and an end state
+#: is confirmed by the trigger's own Get, whose full answer builds the event.
+Lister = Callable[[Any, "int | None"], Awaitable[Mapping[str, "str | None"]]]
 
 
 class Subscription:
@@ -78,9 +80,10 @@ class Subscription:
         self.hook = hook
         self._future: asyncio.Future | None = None
 
-    async def next(self) -> Mapping[str, Any] | None:
-        """The resource as the next round lists it (a round that starts after this call), or
-        None when that round did not show it or its list call failed: poll it yourself."""
+    async def next(self) -> str | None:
+        """The resource's state as the next round lists it (a round that starts after this
+        call), or None when that round did not show it (or showed no state) or its list call
+        failed: poll it yourself."""
         self._future = asyncio.get_running_loop().create_future()
         self.watcher._wake()  # restarts a watcher whose loop ended (e.g. cancelled at shutdown)
         try:
@@ -91,7 +94,7 @@ class Subscription:
     def _waiting(self) -> bool:
         return self._future is not None and not self._future.done()
 
-    def _deliver(self, value: Mapping[str, Any] | None) -> None:
+    def _deliver(self, value: str | None) -> None:
         if self._future is not None and not self._future.done():
             self._future.set_result(value)
 
@@ -186,7 +189,7 @@ class Watcher:
         from airflow_provider_emr_ray.utils.waiting import is_transient
 
         self.stats["rounds"] += 1
-        found: Mapping[str, Mapping[str, Any]] | None = None
+        found: Mapping[str, str | None] | None = None
         if self.refused is None:
             sinces = [s.since for s in self.subs if s.since is not None]
             try:
@@ -260,31 +263,34 @@ def submit_time_bound() -> int:
 # ---- the sources -----------------------------------------------------------------------------
 
 
-async def list_clusters(hook: Any, since: int | None) -> dict[str, dict[str, Any]]:
-    """Every cluster of the workspace (ListRayCluster, all pages of 100), by cluster id."""
+def _value(state: Any) -> str | None:
+    return None if state is None else str(state.value if hasattr(state, "value") else state)
+
+
+async def list_clusters(hook: Any, since: int | None) -> dict[str, str | None]:
+    """The state of every cluster of the workspace (ListRayCluster, all pages of 100), by cluster id."""
     from airflow_provider_emr_ray.limits import MAX_PAGE_SIZE
-    from airflow_provider_emr_ray.utils.resources import cluster_info
 
-    return {c.cluster_id: cluster_info(c) for c in await hook.alist_ray_clusters(page_size=MAX_PAGE_SIZE) if c.cluster_id}
+    return {c.cluster_id: _value(c.state) for c in await hook.alist_ray_clusters(page_size=MAX_PAGE_SIZE) if c.cluster_id}
 
 
-async def list_jobs(hook: Any, since: int | None) -> dict[str, dict[str, Any]]:
-    """The workspace's SubmitRayJob jobs submitted at or after ``since`` (ListRayJob, all pages
-    of 100), by submission id."""
+async def list_jobs(hook: Any, since: int | None) -> dict[str, str | None]:
+    """The status of the workspace's SubmitRayJob jobs submitted at or after ``since``
+    (ListRayJob, all pages of 100), by submission id."""
     from airflow_provider_emr_ray.limits import MAX_PAGE_SIZE
-    from airflow_provider_emr_ray.utils.resources import job_info
 
     jobs = await hook.alist_ray_jobs(submit_time_start=since, page_size=MAX_PAGE_SIZE)
-    return {j.submission_id: job_info(j) for j in jobs if j.submission_id}
+    return {j.submission_id: _value(j.status) for j in jobs if j.submission_id}
 
 
 def ray_jobs_lister(cluster_id: str, internal: bool | None) -> Lister:
-    """The lister of the jobs of Ray's Jobs API on one cluster (``GET /api/jobs/``)."""
+    """The lister of the jobs of Ray's Jobs API on one cluster (``GET /api/jobs/``): their
+    statuses read as the provider's (``SUCCEEDED`` -> ``Succeeded``...)."""
 
-    async def list_ray_jobs(hook: Any, since: int | None) -> dict[str, dict[str, Any]]:
-        from airflow_provider_emr_ray.utils.waiting import ray_job_info, ray_kwargs
+    async def list_ray_jobs(hook: Any, since: int | None) -> dict[str, str | None]:
+        from airflow_provider_emr_ray.utils.waiting import ray_kwargs, ray_to_job_status
 
         jobs = await hook.aray_list_jobs(cluster_id, **ray_kwargs(internal))
-        return {j.submission_id: ray_job_info(j, cluster_id) for j in jobs if getattr(j, "submission_id", None)}
+        return {j.submission_id: ray_to_job_status(j.status) for j in jobs if getattr(j, "submission_id", None)}
 
     return list_ray_jobs
