@@ -48,7 +48,12 @@ class EmrRayNotFoundError(EmrRayError):
 
 
 class EmrRayThrottlingError(EmrRayError):
-    """The service throttled the call (HTTP 429 or a ``Throttling*`` code) and retries ran out."""
+    """The service throttled the call (HTTP 429 or a ``Throttling*`` code) and retries ran out.
+
+    :attr:`retry_after`: the seconds of the last answer's ``Retry-After`` header, if it had one.
+    """
+
+    retry_after: float | None = None
 
 
 class EmrRayAuthError(EmrRayError):

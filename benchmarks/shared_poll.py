@@ -272,19 +272,25 @@ def _figures(runs: list[dict[str, Any]]) -> list[Figure]:
             ))  # fmt: skip
             continue
         rounds = max(1, r["rounds"])
+        plain = r["others"] == 0 and r["faults_injected"] in (None, 0)  # where the call and CPU targets apply
         fallback = r["get_calls"] - n  # every trigger's one confirmation Get is not a per-round call
         per_round = (r["list_calls"] + max(0, fallback)) / rounds
         waiting = r["waiting_round_cpu_s"]
         cpu_trigger_round = statistics.median(waiting) / n if waiting else float("nan")
         ratio = cpu_trigger_round / per_poll
         stall = r["probe"]["outside_gc_worst_s"]
-        extra = f"; {r['faults_injected']} faults injected" if r.get("faults_injected") is not None and r["name"].find("failing") >= 0 else ""
+        extra = (
+            f"; {r['faults_injected']} faults injected (each a failed attempt the hook retried: the pages counted "
+            f"include those retries)"
+            if r.get("faults_injected")
+            else ""
+        )
         figures += [
             Figure(
                 figure=f"Shared polling, {n:,} triggers ({r['name']}): API calls per poll round",
                 ours=f"{per_round:.1f}", reference=f"{n:,}", ratio=f"{per_round / n:.4f}",
-                target=f"≤ {TARGET_CALLS_PER_ROUND}" if r["others"] == 0 else "(reported)",
-                met=(per_round <= TARGET_CALLS_PER_ROUND) if r["others"] == 0 else None,
+                target=f"≤ {TARGET_CALLS_PER_ROUND}" if plain else "(reported)",
+                met=(per_round <= TARGET_CALLS_PER_ROUND) if plain else None,
                 details=f"{r['list_calls']:,} ListRayJob pages over {rounds} rounds; {max(0, fallback):,} fallback "
                 f"GetRayJob (a job a round did not show, or a failed round); plus the one GetRayJob per trigger that "
                 f"confirms its end ({n:,}, once per wait){extra}; watcher {r['watcher']}",
@@ -293,8 +299,8 @@ def _figures(runs: list[dict[str, Any]]) -> list[Figure]:
             Figure(
                 figure=f"Shared polling, {n:,} triggers ({r['name']}): client CPU per trigger per round",
                 ours=f"{cpu_trigger_round * 1e6:.1f} µs", reference=f"{per_poll * 1e6:.0f} µs per poll",
-                ratio=f"{ratio:.3f}", target=f"≤ {TARGET_CPU_RATIO}" if r["others"] == 0 else "(reported)",
-                met=(ratio <= TARGET_CPU_RATIO) if r["others"] == 0 else None,
+                ratio=f"{ratio:.3f}", target=f"≤ {TARGET_CPU_RATIO}" if plain else "(reported)",
+                met=(ratio <= TARGET_CPU_RATIO) if plain else None,
                 details=f"median over {len(waiting)} waiting rounds (CPU between two round starts before any job ended, "
                 f"over {n:,} triggers; the stall probe's own {r['probe_cpu_per_s'] * 1000:.0f} ms/s, calibrated in the "
                 f"same process, subtracted on both sides); the reference is the per-trigger side's CPU per GetRayJob "

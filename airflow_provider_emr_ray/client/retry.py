@@ -157,6 +157,8 @@ class RetryPolicy:
             error = _classify_http_error(action, status, outcome.payload)
             reason = f"HTTP {status} {error.code or ''}".strip()
             throttled = isinstance(error, EmrRayThrottlingError)
+            if throttled:  # what the service asked for, for callers that pace themselves (shared watchers)
+                error.retry_after = outcome.retry_after
             if not (throttled or isinstance(error, EmrRayServerError)):
                 return Decision(error=error)
             retryable = throttled or idempotent

@@ -35,7 +35,9 @@ Error codes returned (HTTP status, code):
 * resources (the emulator's choice; the service publishes no Ray error table): 404
   ``Workspace.NotFound``, ``RayCluster.NotFound``, ``RayJob.NotFound``, ``RayInstance.NotFound``,
   ``RayLog.NotFound``; 400 ``IncorrectRayClusterStatus`` (e.g. SubmitRayJob on a cluster that is
-  not Running); 400 ``InvalidParameter`` (validation: name length, pageSize 1-100, bad JSON...);
+  not Running); 400 ``InvalidParameter`` (validation: name length, ``pageSize`` 1-100 on both
+  ListRayCluster, as documented, and ListRayJob, which documents no bound: the emulator applies
+  ListRayCluster's, as the provider asks, so a client asking for more fails here too; bad JSON...);
 * injected faults: 500 ``InternalError``, 503 ``ServiceUnavailable``, 429 ``Throttling.User``
   with ``Retry-After``.
 

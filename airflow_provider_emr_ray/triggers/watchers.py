@@ -35,7 +35,8 @@ Correctness before savings (the trigger side is
   the error carries); a successful round restores the interval;
 * rounds come every ``min(poll_interval)`` of the triggers served, the first one after a random
   part of it (jitter), so thousands of triggers created in one scheduler loop do not hit the API
-  in one burst.
+  in one burst; a round wakes its triggers :data:`DELIVERY_BATCH` at a time, yielding to the
+  event loop in between.
 
 A trigger leaves its watcher as soon as it ends, is cancelled or killed; the last one to leave
 stops the watcher. A watcher holds nothing that must survive a triggerer restart: triggers are
@@ -57,6 +58,9 @@ log = logging.getLogger(__name__)
 
 #: The longest a throttled watcher stretches its round interval (times the interval).
 MAX_SLOWDOWN = 8.0
+#: Triggers woken per turn of the event loop when a round hands out its states (the loop runs
+#: everything else, other triggers' timers included, between two batches).
+DELIVERY_BATCH = 100
 #: How much earlier than the moment a job was sent :func:`submit_time_bound` says it was
 #: submitted: the service's clock may be behind the worker's. An earlier bound only lists more.
 SUBMIT_TIME_SLACK_MS = 5 * 60 * 1000
@@ -217,10 +221,14 @@ class Watcher:
                     log.warning("Listing %s failed; the waiting triggers poll on their own this round: %s", self.label, exc)
             else:
                 self.slowdown = 1.0
-        for sub in waiting:
+        for i, sub in enumerate(waiting, 1):
             item = None if found is None else found.get(sub.resource_id)
             self.stats["delivered" if item is not None else "not_shown"] += 1
             sub._deliver(item)
+            if i % DELIVERY_BATCH == 0:
+                # Every delivery wakes a trigger; woken all at once, thousands of them would run in
+                # one turn of the event loop and stall it for as long (0.4 s at 5,000 measured).
+                await asyncio.sleep(0)
 
 
 #: The watchers of the running event loops, by key (a key holds its loop).

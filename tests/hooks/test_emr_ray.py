@@ -307,6 +307,17 @@ def test_retry_after_is_honoured(monkeypatch):
     assert hook.sleeps == [7.0]
 
 
+def test_a_throttling_error_carries_the_last_retry_after():
+    """What a caller pacing itself (the shared watchers) reads once the hook's retries ran out."""
+    from airflow_provider_emr_ray.exceptions import EmrRayThrottlingError
+
+    policy = RetryPolicy(max_retries=0)
+    error = policy.decide("ListRayJob", True, Outcome(status=429, payload={"code": "Throttling.User"}, retry_after=12.0), 0).error
+    assert isinstance(error, EmrRayThrottlingError) and error.retry_after == 12.0
+    bare = policy.decide("ListRayJob", True, Outcome(status=429, payload={}), 0).error
+    assert isinstance(bare, EmrRayThrottlingError) and bare.retry_after is None
+
+
 def test_retry_after_is_capped():
     policy = RetryPolicy(max_retry_after=30)
     decision = policy.decide("GetRayJob", True, Outcome(status=429, payload={}, retry_after=9999), 0)

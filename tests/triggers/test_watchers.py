@@ -332,3 +332,24 @@ def test_submit_time_bound_is_before_now_by_the_slack() -> None:
     before = int(time.time() * 1000)
     bound = watchers.submit_time_bound()
     assert before - watchers.SUBMIT_TIME_SLACK_MS - 1000 <= bound <= before - watchers.SUBMIT_TIME_SLACK_MS + 1000
+
+
+def test_a_throttled_round_honours_retry_after_and_a_good_round_restores_the_pace() -> None:
+    hook = ListingHook(jobs={"a": ["Running"]})
+
+    async def scenario() -> list[float]:
+        sub = watchers.join(("t",), watchers.list_jobs, "t", resource_id="a", since=SUBMITTED, interval=2.0, hook=hook)
+        watcher = sub.watcher
+        watcher._task.cancel()  # driven by hand below: no timed rounds
+        throttled = EmrRayThrottlingError("slow down", status=429, code="Throttling.User")
+        throttled.retry_after = 10.0
+        hook.failures = {0: throttled, 1: EmrRayThrottlingError("again", status=429)}
+        paces = []
+        for _ in range(3):
+            await watcher._round([sub])
+            paces.append(watcher.interval())
+        sub.leave()
+        return paces
+
+    # 2 s interval: Retry-After 10 s stretches it to 10 s; a second throttle doubles, capped at 8x; a good round: 2 s.
+    assert asyncio.run(scenario()) == [10.0, 2.0 * watchers.MAX_SLOWDOWN, 2.0]
