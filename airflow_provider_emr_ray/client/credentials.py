@@ -17,6 +17,11 @@ it is absent the mode is inferred from what the connection holds:
 ``default``         the SDK's default chain (env vars, OIDC env, profile, ECS role...).
 ==================  =====================================================================
 
+The AccessKey pair may also be in the extras ``access_key_id`` / ``access_key_secret``, where the
+``alibaba_cloud`` connection of ``apache-airflow-providers-alibaba`` keeps it (its form leaves
+login and password empty): such a connection works as it is, with this provider's extras
+(``region_id``, ``workspace_id``...) added to it. A pair given both ways must agree.
+
 Inference: ``oidc_provider_arn`` -> oidc_role_arn; ``role_arn`` -> ram_role_arn; login or
 password -> sts when ``security_token`` is set, else access_key; ``role_name`` alone ->
 ecs_ram_role; nothing -> default.
@@ -47,6 +52,7 @@ __all__ = [
     "DEFAULT_ROLE_SESSION_NAME",
     "Credential",
     "CredentialProvider",
+    "access_key_pair",
     "known_secrets",
     "provider_from_connection",
     "resolve_credential_type",
@@ -373,11 +379,34 @@ def _config_client(**config: Any) -> Callable[[], Any]:
 # ----------------------------------------------------------------------------- public API
 
 
+#: The extras of an ``alibaba_cloud`` connection (apache-airflow-providers-alibaba) that hold the
+#: AccessKey pair, and the connection fields they stand for.
+ALIBABA_CLOUD_KEY_EXTRAS = {"access_key_id": "login", "access_key_secret": "password"}
+
+
+def access_key_pair(login: str | None, password: str | None, extra: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
+    """``(login, password)``: the connection's own, or the ``alibaba_cloud`` extras
+    ``access_key_id`` / ``access_key_secret`` (:data:`ALIBABA_CLOUD_KEY_EXTRAS`). The same key
+    given both ways with different values is refused, naming the fields (never the values)."""
+    extra = extra or {}
+    given = {"login": _clean(login), "password": _clean(password)}
+    for name, field in ALIBABA_CLOUD_KEY_EXTRAS.items():
+        value = _str_extra(extra, name)
+        if value is None:
+            continue
+        if given[field] is not None and given[field] != value:
+            raise EmrRayValidationError(
+                name, f"differs from the connection's {field}: give the AccessKey pair once (login/password or the extras)"
+            )
+        given[field] = value
+    return given["login"], given["password"]
+
+
 def known_secrets(login: str | None, password: str | None, extra: Mapping[str, Any] | None) -> list[str]:
     """The secrets a connection holds up front (AccessKey secret, STS token), for the masker."""
     extra = extra or {}
     out = []
-    for value in (password, extra.get("security_token")):
+    for value in (password, extra.get("access_key_secret"), extra.get("security_token")):
         if isinstance(value, str) and value.strip():
             out.append(value.strip())
     return out
@@ -398,6 +427,7 @@ def provider_from_connection(
     Raises :class:`EmrRayValidationError` naming the offending field.
     """
     extra = dict(extra or {})
+    login, password = access_key_pair(login, password, extra)
     mode = resolve_credential_type(login=login, password=password, extra=extra)
 
     if mode in (ACCESS_KEY, STS):

@@ -241,9 +241,10 @@ class EmrRayHook(BaseHook):
         login = conn.login if conn is not None else None
         password = conn.password if conn is not None else None
         # Register secrets with the masker the moment they are read.
-        for secret in (password, extra.get("security_token")):
-            if secret:
-                mask(secret)
+        from airflow_provider_emr_ray.client.credentials import known_secrets
+
+        for secret in known_secrets(login, password, extra):
+            mask(secret)
 
         ray_jobs_endpoint = extra.get("ray_jobs_endpoint") or None
         if ray_jobs_endpoint not in (None, *RAY_JOBS_ENDPOINTS):

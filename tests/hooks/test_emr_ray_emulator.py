@@ -173,3 +173,46 @@ def test_airflow_cli_connection_passes_test_connection(served, tmp_path):
     assert bad.returncode != 0 or "Connection success!" not in bad.stdout
     assert "SignatureDoesNotMatch" in bad.stdout + bad.stderr
     assert "not-the-secret" not in bad.stdout + bad.stderr
+
+
+def _alibaba_cloud_conn(endpoint: str, **keys: str) -> str:
+    """An ``alibaba_cloud`` connection as apache-airflow-providers-alibaba's form saves it (conn
+    type ``alibaba_cloud``, the AccessKey pair in the extras ``access_key_id`` and
+    ``access_key_secret``, no login or password), with this provider's extras added to it."""
+    from airflow_provider_emr_ray.emulator.config import DEFAULT_REGION, DEFAULT_WORKSPACE
+
+    extra = {"access_key_id": TEST_AK, "access_key_secret": TEST_SECRET, **keys}
+    extra.update(region_id=DEFAULT_REGION, workspace_id=DEFAULT_WORKSPACE, endpoint=endpoint)
+    return json.dumps({"conn_type": "alibaba_cloud", "extra": extra})
+
+
+@pytest.mark.integration
+def test_an_alibaba_cloud_connection_drives_the_emulator(monkeypatch, served):
+    from airflow_provider_emr_ray import redaction, version_compat
+
+    masked: list[str] = []
+    monkeypatch.setattr(version_compat, "mask_secret", lambda secret, name=None: masked.append(secret))
+    monkeypatch.setattr(redaction, "_REGISTERED", set())
+    monkeypatch.setenv("AIRFLOW_CONN_ALIBABACLOUD_DEFAULT", _alibaba_cloud_conn(served.endpoint))
+    hook = EmrRayHook("alibabacloud_default")
+    cluster_id = hook.create_ray_cluster(name="from-alibaba-cloud-conn", head_spec=HEAD)
+    assert [c.cluster_id for c in hook.list_ray_clusters()].count(cluster_id) == 1
+    ok, message = hook.test_connection()
+    assert ok, message
+    hook.delete_ray_cluster(cluster_id)
+    assert TEST_SECRET in masked  # the secret read from the extras is registered with the masker
+
+
+def test_an_alibaba_cloud_pair_that_differs_from_login_and_password_is_refused(monkeypatch):
+    from airflow_provider_emr_ray.exceptions import EmrRayValidationError
+
+    conn = json.loads(_alibaba_cloud_conn("http://127.0.0.1:1"))
+    conn.update(login=TEST_AK, password="another-secret-value")
+    monkeypatch.setenv("AIRFLOW_CONN_MIXED", json.dumps(conn))
+    with pytest.raises(EmrRayValidationError, match="access_key_secret") as info:
+        EmrRayHook("mixed").settings  # noqa: B018 - reading the connection is the check
+    assert TEST_SECRET not in str(info.value) and "another-secret-value" not in str(info.value)
+    # The same pair both ways is one pair.
+    conn["password"] = TEST_SECRET
+    monkeypatch.setenv("AIRFLOW_CONN_MIXED", json.dumps(conn))
+    assert EmrRayHook("mixed").settings.credentials is not None
