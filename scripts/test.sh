@@ -105,6 +105,23 @@ for pid in "${pids[@]}"; do wait "$pid" || { echo "== an install failed" >&2; ex
 echo "== $(ts) installs done"
 
 # ---- 2. the suites --------------------------------------------------------------------------
+# The browser suite needs Chromium. Where /usr/bin/chromium is missing, its fixture runs
+# scripts/install-browser.sh: Debian's chromium and chromium-driver with apt-get, as root (about
+# 130 packages, 370 MB). Say so before it happens; EMR_RAY_SKIP_BROWSER=1 skips the suite on a
+# developer's machine (never in CI, where it is mandatory).
+if [ -n "${EMR_RAY_SKIP_BROWSER:-}" ]; then
+  if [ "${CI:-}" = true ]; then
+    echo "== EMR_RAY_SKIP_BROWSER is ignored in CI: the browser tests are mandatory there" >&2
+  else
+    echo "== browser tests skipped (EMR_RAY_SKIP_BROWSER is set)"
+    BROWSER_LINES=""
+  fi
+fi
+if [ -n "$BROWSER_LINES" ] && [ -z "${EMR_RAY_CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
+  echo "== the browser tests need Chromium and /usr/bin/chromium is missing: scripts/install-browser.sh will"
+  echo "   install Debian's chromium and chromium-driver with apt-get, as root (about 130 packages, 370 MB)."
+  echo "   To skip the browser tests on this machine: EMR_RAY_SKIP_BROWSER=1 bash scripts/test.sh"
+fi
 # SUITES: "line|name|pytest -m expression"; unit+integration first, e2e and browser last.
 SUITES=()
 for line in $LINES; do SUITES+=("$line|unit|not e2e and not browser"); done
