@@ -59,10 +59,13 @@ def job_status(hook, submission_id: str) -> str:
 
 
 def get_job_calls(stack) -> int:
-    """Job polls so far: GetRayJob, and GET /api/jobs/{id} at the Ray Jobs gateway."""
+    """Job polls so far: GetRayJob and ListRayJob (a trigger's shared watcher lists the jobs
+    while it waits; its own GetRayJob comes at the end), and GET /api/jobs/{id} and /api/jobs/
+    at the Ray Jobs gateway."""
     with urllib.request.urlopen(f"{stack.endpoint}/__emulator__/stats", timeout=10) as response:
         stats = json.loads(response.read())
-    return stats["calls"].get("GetRayJob", 0) + stats.get("rayJobsCalls", {}).get("GetJob", 0)
+    calls, ray = stats["calls"], stats.get("rayJobsCalls", {})
+    return calls.get("GetRayJob", 0) + calls.get("ListRayJob", 0) + ray.get("GetJob", 0) + ray.get("ListJobs", 0)
 
 
 def ti_state(stack, dag_id: str, run_id: str) -> str | None:
@@ -70,8 +73,8 @@ def ti_state(stack, dag_id: str, run_id: str) -> str | None:
 
 
 def wait_deferred_and_polled(stack, dag_id: str, run_id: str, timeout: float = 150) -> str:
-    """Wait until the task is deferred and its trigger has polled the job (a GetRayJob call made
-    after the task left the worker); returns the job's submission id."""
+    """Wait until the task is deferred and its trigger has polled the job (a GetRayJob or
+    ListRayJob call made after the task left the worker); returns the job's submission id."""
 
     def deferred() -> bool:
         state = ti_state(stack, dag_id, run_id)
@@ -87,7 +90,8 @@ def wait_deferred_and_polled(stack, dag_id: str, run_id: str, timeout: float = 1
 
 
 def wait_polled(stack, dag_id: str, run_id: str, timeout: float) -> None:
-    """Wait until a GetRayJob call arrives after now (only a trigger polls while the task is deferred)."""
+    """Wait until a job poll (:func:`get_job_calls`) arrives after now (only a trigger polls while
+    the task is deferred)."""
     before = get_job_calls(stack)
 
     def polled() -> bool:
