@@ -11,6 +11,7 @@ The values are those of the EMR Serverless Spark API pages (GetRayCluster ``stat
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import Enum
 
 __all__ = [
@@ -31,6 +32,8 @@ __all__ = [
     "RayJobStatus",
     "RayJobsStatus",
     "WaitOutcome",
+    "ray_job_states",
+    "ray_to_job_status",
 ]
 
 
@@ -135,6 +138,27 @@ RAY_JOBS_TO_JOB_STATUS: dict[str, RayJobStatus] = {
     RayJobsStatus.SUCCEEDED: RayJobStatus.Succeeded,
     RayJobsStatus.FAILED: RayJobStatus.Failed,
 }
+
+
+
+def ray_to_job_status(status: object) -> str | None:
+    """A Ray Jobs status (``SUCCEEDED``...) as the provider's job status (``Succeeded``...);
+    a provider status, or one unknown to both, is returned as it is."""
+    if status is None:
+        return None
+    value = str(getattr(status, "value", status))
+    mapped = RAY_JOBS_TO_JOB_STATUS.get(value)  # type: ignore[call-overload]
+    return str(mapped) if mapped is not None else value
+
+
+def ray_job_states(states: Iterable[object]) -> tuple[str, ...]:
+    """Job statuses given in either vocabulary, in the provider's (deduplicated, in order)."""
+    out: list[str] = []
+    for state in states:
+        mapped = ray_to_job_status(state)
+        if mapped is not None and mapped not in out:
+            out.append(mapped)
+    return tuple(out)
 
 
 def ordered(states: frozenset[str] | set[str], order: tuple[str, ...]) -> tuple[str, ...]:

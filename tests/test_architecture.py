@@ -1,6 +1,16 @@
 """The package's layering: each module imports only from its own layer or the layers below,
 there is no import cycle (lazy imports inside functions included; ``if TYPE_CHECKING:`` blocks
-excluded), and nothing imports the tests, the benchmarks or the development tools."""
+excluded), and nothing imports the tests, the benchmarks or the development tools.
+
+A layer names package areas (``hooks``: every module under it) or single modules
+(``utils.waiting``); a module belongs to the most specific name listed. The poll step and what
+it stands on (``utils.waiting``, ``utils.resources``, ``utils.clock``, ``utils.waiting_args``,
+``utils.validation``) sit below ``hooks``, the rest of ``utils`` above it: the hook's
+``wait_for_cluster`` / ``wait_for_job`` are built on :class:`Wait` (one poll step for the
+operators, triggers, sensors and the hook), while ``utils.connection`` builds hooks. Those five
+modules import only the states, checks, tags, redaction, the models and each other (lazily
+included), never ``hooks`` or anything above; the cycle check below keeps it so.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tags", "redaction"),
     ("client",),
     ("models",),
+    ("utils.validation", "utils.waiting_args", "utils.clock", "utils.resources", "utils.waiting"),
     ("hooks",),
     ("utils",),
     ("links",),
@@ -81,10 +92,19 @@ MODULES = {_module_name(p): p for p in sorted(ROOT.rglob("*.py"))}
 GRAPH = {name: {i for i in _imports(path) if i.split(".")[0] in (PACKAGE, *FORBIDDEN_ROOTS)} for name, path in MODULES.items()}
 
 
+_NAMES = {name for names in LAYERS for name in names}
+
+
 def _area(module: str) -> str:
-    """``airflow_provider_emr_ray.utils.waiting`` -> ``utils``; the package itself -> ``""``."""
-    parts = module.split(".")
-    return parts[1] if len(parts) > 1 else ""
+    """The most specific name of ``LAYERS`` that holds ``module``:
+    ``airflow_provider_emr_ray.utils.waiting`` -> ``utils.waiting``,
+    ``airflow_provider_emr_ray.utils.logs`` -> ``utils``; the package itself -> ``""``; a module
+    of an area not listed (``emulator``) -> its first part."""
+    parts = module.split(".")[1:]
+    for end in range(len(parts), 0, -1):
+        if ".".join(parts[:end]) in _NAMES:
+            return ".".join(parts[:end])
+    return parts[0] if parts else ""
 
 
 def _layer(module: str) -> int:
@@ -138,6 +158,21 @@ def test_no_import_cycles() -> None:
 def _is_parent(package: str, module: str) -> bool:
     """Importing ``a.b.c`` runs ``a.b``'s ``__init__``: that edge is not a cycle of the modules."""
     return module.startswith(package + ".")
+
+
+def test_a_module_belongs_to_the_most_specific_layer_listed() -> None:
+    assert _area(f"{PACKAGE}.utils.waiting") == "utils.waiting"
+    assert _area(f"{PACKAGE}.utils.logs") == "utils"
+    assert _area(f"{PACKAGE}.emulator.app") == "emulator"
+    assert _area(PACKAGE) == ""
+    assert _layer(f"{PACKAGE}.utils.waiting") < _layer(f"{PACKAGE}.hooks.emr_ray") < _layer(f"{PACKAGE}.utils.logs")
+    # every module named in LAYERS exists (a rename must not leave a stale, empty layer entry)
+    assert all(not name or any(_area(m) == name for m in MODULES) for name in _NAMES - {"emulator"})
+
+
+def test_the_hook_waits_on_the_poll_step_below_it() -> None:
+    # hooks.emr_ray builds its waits on utils.waiting (lazily): allowed by the finer layers.
+    assert f"{PACKAGE}.utils.waiting" in GRAPH[f"{PACKAGE}.hooks.emr_ray"]
 
 
 def test_the_checker_sees_lazy_imports() -> None:

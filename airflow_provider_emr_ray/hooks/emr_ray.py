@@ -8,6 +8,12 @@ signer live in :mod:`airflow_provider_emr_ray.client.exchange` (no Airflow there
 driver and a short async driver here perform its I/O. This module adds what comes from Airflow:
 the connection, secret registration with the masker, logging, and the shared async lanes.
 
+Beyond the API calls, :meth:`EmrRayHook.wait_for_cluster` and :meth:`EmrRayHook.wait_for_job`
+poll until a state, on the operators' poll step
+(:class:`~airflow_provider_emr_ray.utils.waiting.Wait`). Their async twins follow the one rule,
+``a`` + the name: ``await_for_cluster`` and ``await_for_job`` (read "a-wait for"), so that every
+sync method's twin is found, and checked for the same signature, the same way.
+
 httpx, the credentials SDK and the pydantic models are imported on first use, not when this
 module is imported: DAG files import the operators (and so this module) on every parse.
 """
@@ -21,9 +27,9 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -50,6 +56,7 @@ from airflow_provider_emr_ray.hooks.specs import ClusterSpec, JobSpec, check_key
 from airflow_provider_emr_ray.limits import MAX_CLUSTER_NAME_LENGTH, MAX_PAGE_SIZE
 from airflow_provider_emr_ray.redaction import mask
 from airflow_provider_emr_ray.timestamps import to_epoch_ms
+from airflow_provider_emr_ray.utils.waiting_args import DEFAULT_MAX_TRANSIENT_ERRORS, DEFAULT_POLL_INTERVAL
 
 if TYPE_CHECKING:
     import httpx
@@ -59,6 +66,7 @@ if TYPE_CHECKING:
     from airflow_provider_emr_ray.client.ray_jobs import RayJobsTarget
     from airflow_provider_emr_ray.client.ray_log_tail import RayLogTail
     from airflow_provider_emr_ray.models import RayCluster, RayJob, RayJobDetails
+    from airflow_provider_emr_ray.utils.waiting import Wait
 
 __all__ = ["ClusterSpec", "EmrRayHook", "JobSpec"]
 
@@ -170,8 +178,9 @@ class EmrRayHook(BaseHook):
     ``security_token``, ``role_arn``, ``oidc_provider_arn``, ...). The connection is read on the
     first call, not when the hook is created.
 
-    Every method has an async twin prefixed with ``a`` (``aget_ray_job``, ...) with the same
-    signature. Arguments are checked before anything is sent (a bad one raises
+    Every method has an async twin prefixed with ``a`` (``aget_ray_job``, ...; the waits
+    :meth:`wait_for_cluster` and :meth:`wait_for_job`: ``await_for_cluster``,
+    ``await_for_job``) with the same signature. Arguments are checked before anything is sent (a bad one raises
     :class:`~airflow_provider_emr_ray.exceptions.EmrRayValidationError` naming it, an unknown
     keyword ``TypeError``).
 
@@ -1028,6 +1037,147 @@ class EmrRayHook(BaseHook):
     ) -> str:
         """Async twin of :meth:`ray_upload_package`."""
         return await self._aray_drive(cluster_id, internal, self._plan_ray_upload_package(path, excludes))
+
+    # ------------------------------------------------------------------ waits: poll until a state
+
+    def _new_wait(
+        self, what: str, resource_id: Any, cluster_id: str | None, internal: bool | None,
+        target_states: str | Sequence[str] | None, failure_states: str | Sequence[str] | None,
+        poll_interval: float | timedelta, timeout: float | timedelta | None, max_transient_errors: int,
+    ) -> Wait:  # fmt: skip
+        """Check a wait's arguments (before any API call) and build it on the one poll step,
+        :class:`~airflow_provider_emr_ray.utils.waiting.Wait`."""
+        from airflow_provider_emr_ray.states import RAY_JOBS_STATUSES, ray_job_states
+        from airflow_provider_emr_ray.utils.clock import deadline_after
+        from airflow_provider_emr_ray.utils.resources import CLUSTER, JOB
+        from airflow_provider_emr_ray.utils.waiting import Wait, ray_job_kind
+        from airflow_provider_emr_ray.utils.waiting_args import wait_states
+
+        _require_id(what, resource_id)
+        if what == "cluster_id":
+            kind, known, normal = CLUSTER, tuple(CLUSTER.known), tuple
+        elif cluster_id is None:
+            kind, known, normal = JOB, tuple(JOB.known), tuple
+        else:
+            _require_id("cluster_id", cluster_id)
+            if internal is not None and not isinstance(internal, bool):
+                raise EmrRayValidationError("internal", f"must be True, False or None, got {internal!r}")
+            kind, known, normal = ray_job_kind(cluster_id, internal), (*JOB.known, *RAY_JOBS_STATUSES), ray_job_states
+
+        targets, failures = wait_states(target_states, failure_states, targets=kind.targets,
+                                        failures=kind.failures, known=known, normal=normal)  # fmt: skip
+        interval = positive_seconds("poll_interval", poll_interval)
+        if interval is None:
+            raise EmrRayValidationError("poll_interval", "is required")
+        return Wait(
+            kind,
+            resource_id,
+            log=self.log,
+            targets=targets,
+            failures=failures,
+            poll_interval=interval,
+            deadline=deadline_after(positive_seconds("timeout", timeout)),
+            max_transient_errors=non_negative_int("max_transient_errors", max_transient_errors),
+        )
+
+    @staticmethod
+    def _waited(wait: Wait, outcome: str) -> Any:
+        """The model a wait ended on, or the error of a failure state or a timeout (as the
+        operators' synchronous waits raise them)."""
+        from airflow.providers.common.compat.sdk import AirflowException
+
+        from airflow_provider_emr_ray.states import WaitOutcome
+
+        if outcome == WaitOutcome.success:
+            return wait.model
+        text = wait.message(outcome)  # the service's message, or the deadline's
+        if outcome == WaitOutcome.failure:
+            wanted = "/".join(wait.targets)
+            raise AirflowException(f"{wait.what} is {wait.state} instead of {wanted}" + (f": {text}" if text else ""))
+        raise AirflowException(f"{wait.what} is still {wait.state}: {text}")
+
+    def wait_for_cluster(
+        self, cluster_id: str, *, target_states: str | Sequence[str] | None = None,
+        failure_states: str | Sequence[str] | None = None, poll_interval: float | timedelta = DEFAULT_POLL_INTERVAL,
+        timeout: float | timedelta | None = None, max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
+    ) -> RayCluster:  # fmt: skip
+        """Poll GetRayCluster until the cluster is in one of ``target_states``; return it.
+
+        The wait of the operators' ``deferrable=False`` path
+        (:class:`~airflow_provider_emr_ray.utils.waiting.Wait`): one log line per state change
+        with the time elapsed, transient errors (throttling, 5xx, connection) tolerated
+        ``max_transient_errors`` times in a row on top of the hook's retries. The arguments are
+        checked before the first call.
+
+        :param cluster_id: the cluster's ``clusterId``.
+        :param target_states: a state or states that end the wait (default ``Running``); one of
+            :data:`~airflow_provider_emr_ray.states.CLUSTER_STATES`.
+        :param failure_states: states that fail it (default ``Error``, less the targets).
+        :param poll_interval: seconds (or a timedelta) between two polls, > 0 (default 30).
+        :param timeout: longest wait in seconds (or a timedelta), > 0; None: no limit.
+        :param max_transient_errors: transient errors tolerated in a row (default 5).
+        :raises ~airflow.exceptions.AirflowException: the cluster reached a failure state
+            (the message names it and the service's message), or ``timeout`` passed.
+        :raises ~airflow_provider_emr_ray.exceptions.EmrRayError: a call failed (not found,
+            auth, transient errors beyond the limit).
+        """
+        wait = self._new_wait("cluster_id", cluster_id, None, None, target_states, failure_states,
+                              poll_interval, timeout, max_transient_errors)  # fmt: skip
+        return self._waited(wait, wait.run(self))
+
+    async def await_for_cluster(
+        self, cluster_id: str, *, target_states: str | Sequence[str] | None = None,
+        failure_states: str | Sequence[str] | None = None, poll_interval: float | timedelta = DEFAULT_POLL_INTERVAL,
+        timeout: float | timedelta | None = None, max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
+    ) -> RayCluster:  # fmt: skip
+        """Async twin of :meth:`wait_for_cluster`."""
+        wait = self._new_wait("cluster_id", cluster_id, None, None, target_states, failure_states,
+                              poll_interval, timeout, max_transient_errors)  # fmt: skip
+        return self._waited(wait, await wait.arun(self))
+
+    def wait_for_job(
+        self, submission_id: str, *, cluster_id: str | None = None, internal: bool | None = None,
+        target_states: str | Sequence[str] | None = None, failure_states: str | Sequence[str] | None = None,
+        poll_interval: float | timedelta = DEFAULT_POLL_INTERVAL, timeout: float | timedelta | None = None,
+        max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
+    ) -> RayJob | RayJobDetails:  # fmt: skip
+        """Poll a job until its status is one of ``target_states``; return it.
+
+        A SubmitRayJob job (no ``cluster_id``) is polled with GetRayJob and returned as a
+        ``RayJob``; a job submitted through Ray's Jobs API (:meth:`ray_submit_job`; give its
+        ``cluster_id``) with ``GET /api/jobs/{id}`` at the cluster's ``jobUrl`` and returned as
+        a ``RayJobDetails``. Its Ray statuses read as the provider's (``SUCCEEDED`` ->
+        ``Succeeded``, ``STOPPED`` -> ``Cancelled``, ...), and states may be given in either
+        vocabulary. Same wait as :meth:`wait_for_cluster`.
+
+        :param submission_id: the job's ``submissionId``.
+        :param cluster_id: the cluster of a Ray Jobs API job; None: a SubmitRayJob job.
+        :param internal: as in :meth:`ray_submit_job` (Ray Jobs API jobs only).
+        :param target_states: a status or statuses that end the wait (default ``Succeeded``);
+            of :data:`~airflow_provider_emr_ray.states.JOB_STATUSES`.
+        :param failure_states: statuses that fail it (default ``Failed``, ``Cancelled`` and
+            ``Timeout``, less the targets).
+        :param poll_interval: seconds (or a timedelta) between two polls, > 0 (default 30).
+        :param timeout: longest wait in seconds (or a timedelta), > 0; None: no limit.
+        :param max_transient_errors: transient errors tolerated in a row (default 5).
+        :raises ~airflow.exceptions.AirflowException: the job ended in a failure status (the
+            message names it and the service's message), or ``timeout`` passed.
+        :raises ~airflow_provider_emr_ray.exceptions.EmrRayError: a call failed.
+        """
+        wait = self._new_wait("submission_id", submission_id, cluster_id, internal, target_states, failure_states,
+                              poll_interval, timeout, max_transient_errors)  # fmt: skip
+        return self._waited(wait, wait.run(self))
+
+    async def await_for_job(
+        self, submission_id: str, *, cluster_id: str | None = None, internal: bool | None = None,
+        target_states: str | Sequence[str] | None = None, failure_states: str | Sequence[str] | None = None,
+        poll_interval: float | timedelta = DEFAULT_POLL_INTERVAL, timeout: float | timedelta | None = None,
+        max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
+    ) -> RayJob | RayJobDetails:  # fmt: skip
+        """Async twin of :meth:`wait_for_job`."""
+        wait = self._new_wait("submission_id", submission_id, cluster_id, internal, target_states, failure_states,
+                              poll_interval, timeout, max_transient_errors)  # fmt: skip
+        return self._waited(wait, await wait.arun(self))
 
     # ------------------------------------------------------------------ connection test & UI
 

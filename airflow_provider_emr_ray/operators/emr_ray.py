@@ -696,6 +696,20 @@ class EmrRayJobSubmitOperator(JobLogMixin, EmrRayWaitingOperator):
     :param ray_jobs_endpoint: Ray path: ``"public"`` (the cluster's ``jobUrl``) or
         ``"internal"`` (``jobUrlInner``, from inside the VPC); None: the connection's choice.
         Templated.
+    :param openlineage_inject_parent_job_info: Put the OpenLineage parent and root run of this
+        task into the job's ``runtime_env.env_vars`` (``OPENLINEAGE_PARENT_ID``,
+        ``OPENLINEAGE_ROOT_PARENT_ID``, ``OPENLINEAGE_CONTEXT``), so that lineage the job emits
+        links to the Airflow task. None (default): ``[openlineage] spark_inject_parent_job_info``
+        (False unless set), read when the task runs. Needs the OpenLineage provider; variables
+        you set are never overwritten (see :mod:`~airflow_provider_emr_ray.utils.openlineage`).
+    :param openlineage_inject_transport_info: Also pass Airflow's OpenLineage HTTP transport
+        (``OPENLINEAGE_URL``, ``OPENLINEAGE_ENDPOINT``, ``OPENLINEAGE_API_KEY``). None (default):
+        ``[openlineage] spark_inject_transport_info``.
+
+    With the OpenLineage provider installed, the task's lineage has an ``externalQuery`` run
+    facet (the submission id; source ``emr-serverless-spark://<region>/<workspace>``), an
+    ``errorMessage`` facet when the job failed, and the ``working_dir`` / ``py_modules``
+    locations as input datasets.
     """
 
     template_fields: Sequence[str] = (
@@ -765,9 +779,13 @@ class EmrRayJobSubmitOperator(JobLogMixin, EmrRayWaitingOperator):
         log_tail_lines: int = LOG_TAIL_LINES,
         submission_api: str = "auto",
         ray_jobs_endpoint: str | None = None,
+        openlineage_inject_parent_job_info: bool | None = None,
+        openlineage_inject_transport_info: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.openlineage_inject_parent_job_info = openlineage_inject_parent_job_info
+        self.openlineage_inject_transport_info = openlineage_inject_transport_info
         self.submission_api = submission_api
         self.ray_jobs_endpoint = ray_jobs_endpoint
         self.entrypoint = entrypoint
@@ -798,6 +816,9 @@ class EmrRayJobSubmitOperator(JobLogMixin, EmrRayWaitingOperator):
         self._submission_id: str | None = None
         #: The API that submitted the job ("openapi" / "ray"), once the task chose it.
         self._api: str | None = None
+        #: The OpenLineage variables added to the job's runtime env; the job's failure (for the facets).
+        self._lineage_env: dict[str, str] = {}
+        self._failure: str | None = None
         self._validate(rendered=False)
 
     # ---- validation --------------------------------------------------------------------------
@@ -945,7 +966,7 @@ class EmrRayJobSubmitOperator(JobLogMixin, EmrRayWaitingOperator):
             "display_release_version": self.display_release_version,
             "network_service_name": self.network_service_name,
             "tags": tags or None,
-            "runtime_env_json": json_object("runtime_env", self.runtime_env),
+            "runtime_env_json": json_object("runtime_env", self._runtime_env()),
             "working_dir": self.working_dir,
             "metadata_json": json_object("metadata", self.metadata),
             "submission_mode": self.submission_mode,
@@ -1015,7 +1036,7 @@ class EmrRayJobSubmitOperator(JobLogMixin, EmrRayWaitingOperator):
     def _ray_runtime_env(self, context: Context) -> dict[str, Any]:
         """The runtime env sent to Ray's Jobs API: ``runtime_env`` with ``working_dir`` and the
         local paths (``working_dir``, ``py_modules`` entries) resolved and checked."""
-        env = _parsed_runtime_env(self.runtime_env)
+        env = _parsed_runtime_env(self._runtime_env())
         if self.working_dir:
             if env.get("working_dir") not in (None, self.working_dir):
                 raise validation_error("working_dir", "differs from runtime_env['working_dir']: give one of them")
@@ -1033,6 +1054,74 @@ class EmrRayJobSubmitOperator(JobLogMixin, EmrRayWaitingOperator):
                 for i, m in enumerate(modules)
             ]
         return env
+
+    def _runtime_env(self) -> Any:
+        """``runtime_env`` as sent: the user's, with the OpenLineage variables when injected."""
+        if not self._lineage_env:
+            return self.runtime_env
+        from airflow_provider_emr_ray.utils.openlineage import with_env_vars
+
+        return with_env_vars(_parsed_runtime_env(self.runtime_env), self._lineage_env)
+
+    def _openlineage_injects(self) -> tuple[bool, bool]:
+        """Whether the parent run and the transport are injected (the parameters, or the config)."""
+        parent, transport = self.openlineage_inject_parent_job_info, self.openlineage_inject_transport_info
+        if parent is False and transport is False:
+            return False, False
+        from airflow_provider_emr_ray.utils import openlineage
+
+        parent = openlineage.inject_default(openlineage.PARENT_OPTION) if parent is None else bool(parent)
+        transport = openlineage.inject_default(openlineage.TRANSPORT_OPTION) if transport is None else bool(transport)
+        return parent, transport
+
+    def _inject_openlineage(self, context: Context) -> None:
+        """Choose the OpenLineage variables of the job's runtime env (see the class docstring)."""
+        parent, transport = self._openlineage_injects()
+        if not (parent or transport):
+            return
+        from airflow_provider_emr_ray.utils import openlineage
+
+        user = _parsed_runtime_env(self.runtime_env).get("env_vars") or {}
+        if not isinstance(user, Mapping):
+            raise validation_error("runtime_env.env_vars", f"must be an object of strings, got {type(user).__name__}")
+        self._lineage_env = openlineage.lineage_env_vars(context, user, parent=parent, transport=transport, logger=self.log)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The task's OpenLineage facets (called by the OpenLineage provider): the job as an
+        external query of its workspace, its code locations as inputs."""
+        return self._openlineage_facets(error=None)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """As :meth:`get_openlineage_facets_on_complete`, with the job's failure as an error facet."""
+        return self._openlineage_facets(error=self._failure)
+
+    def _openlineage_facets(self, error: str | None) -> Any:
+        from airflow_provider_emr_ray.utils.openlineage import operator_lineage, source_namespace
+
+        region, workspace = self.region_id, self.workspace_id
+        try:
+            settings = self.hook.settings
+            region, workspace = settings.region_id or region, settings.workspace_id or workspace
+        except Exception as exc:  # lineage never fails the task
+            self.log.debug("OpenLineage: the connection's region and workspace are unknown: %s", exc)
+        try:
+            env = _parsed_runtime_env(self.runtime_env)
+        except Exception:
+            env = {}
+        modules = env.get("py_modules")
+        code = [self.working_dir, env.get("working_dir"), *(modules if isinstance(modules, list) else [])]
+        return operator_lineage(
+            submission_id=self._submission_id, source=source_namespace(region, workspace), code=code, error=error
+        )
+
+    def _failed(self, exc: BaseException) -> BaseException:
+        """``exc``, remembered as the job's failure (the OpenLineage error facet, sent to the
+        lineage backend: the log tail it quotes may hold secrets, so they are hidden)."""
+        from airflow_provider_emr_ray.redaction import redact_text
+        from airflow_provider_emr_ray.utils.openlineage import API_KEY
+
+        self._failure = redact_text(str(exc), [self._lineage_env.get(API_KEY, "")])
+        return exc
 
     def _ray_metadata(self, tags: Mapping[str, str], try_number: int) -> dict[str, str]:
         """The Ray job's metadata: ``metadata``, the tags (Airflow's included), ``name`` when
@@ -1182,6 +1271,7 @@ class EmrRayJobSubmitOperator(JobLogMixin, EmrRayWaitingOperator):
         self._api = self._choose_api(rendered=True)
         ti = context["ti"]
         tags = self._job_tags(context)
+        self._inject_openlineage(context)
         if self._api == "ray":
             return self._execute_ray(context, tags)
         name = self._job_name(context)
@@ -1288,6 +1378,10 @@ class EmrRayJobSubmitOperator(JobLogMixin, EmrRayWaitingOperator):
         # dag.test() resumes with the event only (no kwargs): the event's job names its API too
         self._api = submission_api or job.get("submissionApi") or self._api or "openapi"
         push_job_xcoms(context, submission_id, job, self.log, keys=JOB_SUBMIT_XCOM_KEYS, only_present=True)
+        if not self._lineage_env and self._openlineage_injects()[1]:  # resumed: a new process
+            from airflow_provider_emr_ray.utils.openlineage import mask_transport_key
+
+            mask_transport_key(context)  # before the job's log, which may show it, is copied
         tail: list[str] = []
         if outcome != WaitOutcome.error:
             tail = end_job_log(self, lambda: self._log_source(submission_id, job))
@@ -1297,13 +1391,13 @@ class EmrRayJobSubmitOperator(JobLogMixin, EmrRayWaitingOperator):
         if outcome == WaitOutcome.failure:
             if self._api == "ray" and job.get("rayStatus") and job["rayStatus"] != state:
                 state = f"{state} (Ray: {job['rayStatus']})"
-            raise AirflowException(f"Ray job {submission_id} ended {state}" + job_failure_text(message, tail))
+            raise self._failed(AirflowException(f"Ray job {submission_id} ended {state}" + job_failure_text(message, tail)))
         if outcome == WaitOutcome.timeout:
             text = f"Ray job {submission_id} was still {state} when the wait ended" + (f" ({message})" if message else "")
             if by_execution_timeout:
-                raise AirflowTaskTimeout(text)
-            raise AirflowException(text)
-        raise AirflowException(f"Waiting for Ray job {submission_id} failed: {message}")
+                raise self._failed(AirflowTaskTimeout(text))
+            raise self._failed(AirflowException(text))
+        raise self._failed(AirflowException(f"Waiting for Ray job {submission_id} failed: {message}"))
 
     def _job_succeeded(self, context: Context, submission_id: str, job: dict[str, Any]) -> Any:
         """The task's return value once the job succeeded (here its submission id; ``@task.emr_ray``:

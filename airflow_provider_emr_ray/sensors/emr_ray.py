@@ -21,15 +21,17 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_emr_ray.links.emr_ray import EmrServerlessConsoleLink, RayDashboardLink
+from airflow_provider_emr_ray.states import RAY_JOBS_STATUSES, ray_job_states
 from airflow_provider_emr_ray.utils.connection import CONNECTION_TEMPLATE_FIELDS, ConnectionOperator
 from airflow_provider_emr_ray.utils.log_args import LOG_BYTES, LOG_LINES, LOG_TAIL_LINES, JobLogMixin
 from airflow_provider_emr_ray.utils.resources import CLUSTER, JOB, ResourceKind
-from airflow_provider_emr_ray.utils.validation import non_negative_int, validation_error
+from airflow_provider_emr_ray.utils.validation import non_negative_int
 from airflow_provider_emr_ray.utils.waiting_args import (
     DEFAULT_MAX_TRANSIENT_ERRORS,
     default_deferrable,
     existing_job_api,
     ray_internal,
+    wait_states,
 )
 
 if TYPE_CHECKING:
@@ -38,12 +40,6 @@ if TYPE_CHECKING:
     from airflow_provider_emr_ray.utils.waiting import Wait
 
 __all__ = ["EmrRayBaseSensor", "EmrRayClusterStateSensor", "RayJobSensor"]
-
-
-def _states(given: Sequence[str] | str | None, default: Sequence[str]) -> list[str]:
-    if given is None:
-        return list(default)
-    return [given] if isinstance(given, str) else list(given)
 
 
 class EmrRayBaseSensor(ConnectionOperator, BaseSensorOperator):
@@ -59,6 +55,9 @@ class EmrRayBaseSensor(ConnectionOperator, BaseSensorOperator):
     """
 
     kind: ResourceKind
+    #: The states ``target_states`` / ``failure_states`` may name, and how they are read.
+    known_states: Sequence[str] = ()
+    normal_states = staticmethod(tuple)
     operator_extra_links = (RayDashboardLink(), EmrServerlessConsoleLink())
 
     def __init__(
@@ -71,11 +70,10 @@ class EmrRayBaseSensor(ConnectionOperator, BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.target_states = _states(target_states, self.kind.targets)
-        self.failure_states = _states(failure_states, self.kind.failures)
-        overlap = set(self.target_states) & set(self.failure_states)
-        if overlap:
-            raise validation_error("failure_states", f"overlaps target_states: {sorted(overlap)}")
+        targets, failures = wait_states(target_states, failure_states, targets=self.kind.targets,
+                                        failures=self.kind.failures, known=self.known_states,
+                                        normal=self.normal_states)  # fmt: skip
+        self.target_states, self.failure_states = list(targets), list(failures)
         self.deferrable = deferrable
         self.max_transient_errors = non_negative_int("max_transient_errors", max_transient_errors)
         self._wait: Wait | None = None
@@ -183,6 +181,7 @@ class EmrRayClusterStateSensor(EmrRayBaseSensor):
 
     template_fields: Sequence[str] = ("cluster_id", *CONNECTION_TEMPLATE_FIELDS)
     kind = CLUSTER
+    known_states = CLUSTER.known
 
     def __init__(self, *, cluster_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -256,6 +255,10 @@ class RayJobSensor(JobLogMixin, EmrRayBaseSensor):
         *CONNECTION_TEMPLATE_FIELDS,
     )
     kind = JOB
+    #: Either vocabulary: the provider's (``Succeeded``) or Ray's (``SUCCEEDED``), read as the
+    #: provider's.
+    known_states = (*JOB.known, *RAY_JOBS_STATUSES)
+    normal_states = staticmethod(ray_job_states)
 
     def __init__(
         self,
@@ -289,11 +292,9 @@ class RayJobSensor(JobLogMixin, EmrRayBaseSensor):
             return
         self._api = self._choose_api(rendered=True)
         if self._api == "ray":
-            from airflow_provider_emr_ray.utils.waiting import ray_job_kind, ray_job_states
+            from airflow_provider_emr_ray.utils.waiting import ray_job_kind
 
             self.kind = ray_job_kind(self.cluster_id, ray_internal(self.ray_jobs_endpoint))
-            self.target_states = list(ray_job_states(self.target_states))
-            self.failure_states = list(ray_job_states(self.failure_states))
 
     def poke(self, context: Context) -> bool:
         self._prepare()

@@ -30,7 +30,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_emr_ray import version_compat
-from airflow_provider_emr_ray.states import WaitOutcome
+from airflow_provider_emr_ray.states import WaitOutcome, ray_job_states
 from airflow_provider_emr_ray.utils.clock import now
 from airflow_provider_emr_ray.utils.connection import DEFAULT_CONN_ID, ConnectionMixin
 from airflow_provider_emr_ray.utils.resources import CLUSTER, JOB, ResourceKind
@@ -40,7 +40,6 @@ from airflow_provider_emr_ray.utils.waiting import (
     SUBMISSION_APIS,
     Wait,
     ray_job_kind,
-    ray_job_states,
     ray_kwargs,
 )
 

@@ -296,7 +296,8 @@ def ray_jobs_lister(cluster_id: str, internal: bool | None) -> Lister:
     statuses read as the provider's (``SUCCEEDED`` -> ``Succeeded``...)."""
 
     async def list_ray_jobs(hook: Any, since: int | None) -> dict[str, str | None]:
-        from airflow_provider_emr_ray.utils.waiting import ray_kwargs, ray_to_job_status
+        from airflow_provider_emr_ray.states import ray_to_job_status
+        from airflow_provider_emr_ray.utils.waiting import ray_kwargs
 
         jobs = await hook.aray_list_jobs(cluster_id, **ray_kwargs(internal))
         return {j.submission_id: ray_to_job_status(j.status) for j in jobs if getattr(j, "submission_id", None)}

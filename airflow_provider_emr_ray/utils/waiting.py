@@ -7,13 +7,16 @@ of waiting drive it:
 
 * an operator with ``deferrable=False``: :meth:`Wait.run`, a synchronous loop;
 * a trigger: :meth:`Wait.apoll` in its async ``run`` loop;
-* a sensor: :meth:`Wait.poll` once per ``poke``.
+* a sensor: :meth:`Wait.poll` once per ``poke``;
+* the hook's ``wait_for_cluster`` / ``wait_for_job``: :meth:`Wait.run`, and their async twins
+  :meth:`Wait.arun` (the same loop over :meth:`Wait.apoll`).
 
 A job is either one of the EMR Serverless Spark API (SubmitRayJob, the kind
 :data:`~airflow_provider_emr_ray.utils.resources.JOB`) or one submitted through Ray's own Jobs
 API at the cluster's ``jobUrl`` (:func:`ray_job_kind`, one per cluster). Both read as the same
 event and XCom shapes: a Ray Jobs status (``SUCCEEDED``, ``STOPPED``, ...) is mapped to the
-provider's job status (``Succeeded``, ``Cancelled``, ...; :func:`ray_to_job_status`), so target
+provider's job status (``Succeeded``, ``Cancelled``, ...;
+:func:`~airflow_provider_emr_ray.states.ray_to_job_status`), so target
 and failure states, sensors and triggers are the same on both paths; the Ray status itself is
 kept as ``rayStatus``.
 
@@ -23,11 +26,12 @@ The operators' waiting arguments are in :mod:`~airflow_provider_emr_ray.utils.wa
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from airflow_provider_emr_ray.states import WaitOutcome
+from airflow_provider_emr_ray.states import WaitOutcome, ray_to_job_status
 from airflow_provider_emr_ray.utils.clock import format_duration, now
 from airflow_provider_emr_ray.utils.resources import JOB, ResourceKind, wait_event
 from airflow_provider_emr_ray.utils.waiting_args import DEFAULT_MAX_TRANSIENT_ERRORS, DEFAULT_POLL_INTERVAL
@@ -48,32 +52,6 @@ def is_transient(exc: BaseException) -> bool:
 
 #: Which API submitted a job: ``openapi`` (SubmitRayJob) or ``ray`` (Ray's Jobs API at ``jobUrl``).
 SUBMISSION_APIS = ("openapi", "ray")
-
-
-def _ray_status_map() -> Mapping[str, str]:
-    """Ray Jobs status -> the provider's job status (:data:`~airflow_provider_emr_ray.states.RAY_JOBS_TO_JOB_STATUS`)."""
-    from airflow_provider_emr_ray.states import RAY_JOBS_TO_JOB_STATUS
-
-    return {str(k): str(v) for k, v in RAY_JOBS_TO_JOB_STATUS.items()}
-
-
-def ray_to_job_status(status: Any) -> str | None:
-    """A Ray Jobs status (``SUCCEEDED``...) as the provider's job status (``Succeeded``...);
-    a provider status, or one unknown to both, is returned as it is."""
-    if status is None:
-        return None
-    value = str(status.value if hasattr(status, "value") else status)
-    return _ray_status_map().get(value, value)
-
-
-def ray_job_states(states: Iterable[str]) -> tuple[str, ...]:
-    """Target/failure states given in either vocabulary, in the provider's (deduplicated)."""
-    out: list[str] = []
-    for state in states:
-        mapped = ray_to_job_status(state)
-        if mapped is not None and mapped not in out:
-            out.append(mapped)
-    return tuple(out)
 
 
 def ray_job_info(job: Any, cluster_id: str | None = None) -> dict[str, Any]:
@@ -169,8 +147,10 @@ class Wait:
         self.started_at = started_at if started_at is not None else now()
         self.max_transient_errors = int(max_transient_errors)
         self.what = f"{kind.label} {resource_id}"
-        #: The last resource seen (``kind.info`` dict), its state, and the error that ended the wait.
+        #: The last resource seen (``kind.info`` dict; ``model``: the hook's answer it was read
+        #: from), its state, and the error that ended the wait.
         self.resource: dict[str, Any] = {}
+        self.model: Any = None
         self.state: str | None = None
         self.error: BaseException | None = None
         self.errors_in_a_row = 0
@@ -238,17 +218,21 @@ class Wait:
     def poll(self, hook: Any) -> WaitOutcome | None:
         """Fetch the resource once with the sync hook and digest it (:meth:`step`)."""
         try:
-            resource = self.kind.info(self.kind.fetch(hook, self.resource_id))
+            model = self.kind.fetch(hook, self.resource_id)
+            resource = self.kind.info(model)
         except Exception as exc:
             return self.step(error=exc)
+        self.model = model
         return self.step(resource)
 
     async def apoll(self, hook: Any) -> WaitOutcome | None:
         """Fetch the resource once with the hook's coroutines and digest it (:meth:`step`)."""
         try:
-            resource = self.kind.info(await self.kind.afetch(hook, self.resource_id))
+            model = await self.kind.afetch(hook, self.resource_id)
+            resource = self.kind.info(model)
         except Exception as exc:
             return self.step(error=exc)
+        self.model = model
         return self.step(resource)
 
     def pause(self) -> float:
@@ -261,6 +245,14 @@ class Wait:
         """Poll until the wait ends; an ``error`` outcome re-raises the error that ended it."""
         while (outcome := self.poll(hook)) is None:
             sleep(self.pause())
+        if outcome is WaitOutcome.error and self.error is not None:
+            raise self.error
+        return outcome
+
+    async def arun(self, hook: Any, sleep: Callable[[float], Any] = asyncio.sleep) -> WaitOutcome:
+        """Async :meth:`run`: poll with :meth:`apoll` until the wait ends (``sleep`` is awaited)."""
+        while (outcome := await self.apoll(hook)) is None:
+            await sleep(self.pause())
         if outcome is WaitOutcome.error and self.error is not None:
             raise self.error
         return outcome

@@ -6,6 +6,7 @@ Loaded when a DAG file imports the operators; the poll step itself
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import timedelta
 
 from airflow.providers.common.compat.sdk import conf
@@ -27,6 +28,47 @@ SUBMISSION_API_CHOICES = ("auto", "openapi", "ray")
 #: ``ray_jobs_endpoint``: the cluster's ``jobUrl`` (``public``) or ``jobUrlInner`` (``internal``,
 #: VPC only); None lets the connection choose.
 RAY_JOBS_ENDPOINTS = {"public": False, "internal": True}
+
+
+def wait_states(
+    target_states: str | Sequence[str] | None,
+    failure_states: str | Sequence[str] | None,
+    *,
+    targets: Sequence[str],
+    failures: Sequence[str],
+    known: Collection[str],
+    normal: Callable[[Iterable[str]], Sequence[str]] = tuple,
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The target and failure states of a wait (a sensor's, the hook's ``wait_for_*``).
+
+    Each given state must be one of ``known`` (a state or a list of states; the error names the
+    field), ``normal`` puts them in one vocabulary, ``target_states`` names at least one, and the
+    two do not overlap. Not given: the kind's ``targets``, and its ``failures`` less the targets
+    (so waiting for ``Failed`` needs no ``failure_states``).
+    """
+
+    def given(field: str, value: str | Sequence[str] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, (list, tuple, set, frozenset)):
+            raise validation_error(field, f"must be a state or a list of states, got {value!r}")
+        for state in values:
+            check_choice(field, state, tuple(known))
+        return tuple(normal(str(v) for v in values))
+
+    wanted = given("target_states", target_states)
+    if wanted is None:
+        wanted = tuple(targets)
+    if not wanted:
+        raise validation_error("target_states", "must name at least one state")
+    failing = given("failure_states", failure_states)
+    if failing is None:
+        failing = tuple(s for s in failures if s not in wanted)
+    overlap = sorted(set(wanted) & set(failing))
+    if overlap:
+        raise validation_error("failure_states", f"overlaps target_states: {overlap}")
+    return wanted, failing
 
 
 def check_choice(field: str, value: object, choices: object) -> None:

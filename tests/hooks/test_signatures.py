@@ -32,9 +32,14 @@ def _public(kind):
     }
 
 
+#: The hook's waits, built on :class:`~airflow_provider_emr_ray.utils.waiting.Wait`.
+WAITS = {"wait_for_cluster", "wait_for_job"}
+
+
 def test_every_sync_call_has_an_async_twin_with_the_same_signature():
     sync = _public(lambda f: not inspect.iscoroutinefunction(f))
-    assert set(sync) - PLUMBING - SYNC_ONLY == set(ACTIONS) | RAY_JOBS_CALLS  # the thirteen API calls and Ray's
+    # the thirteen API calls, Ray's, and the hook's waits
+    assert set(sync) - PLUMBING - SYNC_ONLY == set(ACTIONS) | RAY_JOBS_CALLS | WAITS
     assert SYNC_ONLY <= set(sync) and not any(hasattr(EmrRayHook, "a" + name) for name in SYNC_ONLY)
     for name in set(sync) - PLUMBING - SYNC_ONLY:
         method, twin = sync[name], getattr(EmrRayHook, "a" + name, None)

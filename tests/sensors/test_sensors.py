@@ -139,5 +139,33 @@ def test_poke_error_after_transient_errors_raises_it() -> None:
 def test_overlapping_states_rejected() -> None:
     from airflow_provider_emr_ray.exceptions import EmrRayValidationError
 
-    with pytest.raises(EmrRayValidationError):
-        RayJobSensor(task_id="s", submission_id="x", target_states=["Failed"])
+    with pytest.raises(EmrRayValidationError, match=r"failure_states.*overlaps target_states: \['Failed'\]"):
+        RayJobSensor(task_id="s", submission_id="x", target_states=["Failed"], failure_states=["Failed", "Cancelled"])
+    # waiting for a failure state: the default failures are the others
+    sensor = RayJobSensor(task_id="s2", submission_id="x", target_states="Failed")
+    assert sensor.target_states == ["Failed"] and sensor.failure_states == ["Cancelled", "Timeout"]
+
+
+@pytest.mark.parametrize(
+    ("sensor_class", "kwargs", "field", "rule"),
+    [
+        (RayJobSensor, {"target_states": ["Runing"]}, "target_states", "must be one of"),
+        (RayJobSensor, {"target_states": []}, "target_states", "must name at least one state"),
+        (RayJobSensor, {"failure_states": ["Broken"]}, "failure_states", "must be one of"),
+        (RayJobSensor, {"target_states": 5}, "target_states", "must be a state or a list of states"),
+        (EmrRayClusterStateSensor, {"target_states": ["Succeeded"]}, "target_states", "must be one of"),
+    ],
+)
+def test_unknown_or_empty_states_rejected_at_parse(sensor_class, kwargs, field, rule) -> None:
+    from airflow_provider_emr_ray.exceptions import EmrRayValidationError
+
+    ids = {"submission_id": "x"} if sensor_class is RayJobSensor else {"cluster_id": "c"}
+    with pytest.raises(EmrRayValidationError, match=rf"^{field}: {rule}") as raised:
+        sensor_class(task_id="s", **ids, **kwargs)
+    assert raised.value.field == field
+
+
+def test_ray_vocabulary_states_read_as_the_providers() -> None:
+    sensor = RayJobSensor(task_id="s", submission_id="x", target_states=["SUCCEEDED", "STOPPED"])
+    # read in the provider's words at parse (the openapi path polls GetRayJob), failures less them
+    assert sensor.target_states == ["Succeeded", "Cancelled"] and sensor.failure_states == ["Failed", "Timeout"]
