@@ -7,7 +7,7 @@ in these messages.
 
 from __future__ import annotations
 
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 
 class EmrRayError(AirflowException):
@@ -56,8 +56,11 @@ class EmrRayThrottlingError(EmrRayError):
     retry_after: float | None = None
 
 
-class EmrRayAuthError(EmrRayError):
-    """The credentials or the signature were rejected."""
+class EmrRayAuthError(EmrRayError, AirflowFailException):
+    """The credentials or the signature were rejected (or the permission is missing).
+
+    An ``AirflowFailException``: Airflow fails the task without retrying it, as every try would
+    be rejected the same way."""
 
 
 class EmrRayServerError(EmrRayError):
@@ -98,10 +101,16 @@ class EmrRayPackageUploadRefusedError(EmrRayError):
     (``/api/packages``): upload the code to OSS and pass ``working_dir="oss://…"``."""
 
 
-class EmrRayValidationError(ValueError):
-    """A bad argument, detected before any request is sent. The message names the field."""
+class EmrRayValidationError(AirflowFailException, ValueError):
+    """A bad argument, detected before any request is sent. The message names the field.
+
+    A ``ValueError``, and an ``AirflowFailException``: Airflow fails the task without retrying
+    it (the same arguments cannot pass on another try)."""
 
     def __init__(self, field: str, rule: str) -> None:
         self.field = field
         self.rule = rule
         super().__init__(f"{field}: {rule}")
+
+    def __reduce__(self):  # keep field and rule when pickled
+        return (type(self), (self.field, self.rule))

@@ -15,8 +15,39 @@ __all__ = ["compact", "json_object_text", "lenient_text"]
 
 
 def compact(value: Any) -> str:
-    """``value`` as compact JSON (no spaces, non-ASCII kept)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """``value`` as compact JSON (no spaces, non-ASCII kept). A value JSON cannot hold (a
+    datetime, a set, NaN, ...) raises ``ValueError`` naming where it is (``at env_vars.A``)."""
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        where = _not_json(value, "")
+        raise ValueError(
+            f"must hold JSON values only (strings, finite numbers, booleans, null, lists, objects with string keys): "
+            f"{where or 'the value'}"
+        ) from None
+
+
+def _not_json(value: Any, path: str) -> str | None:
+    """Where in ``value`` the first value JSON cannot hold is (``at env_vars.A: datetime``)."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if value == value and value not in (float("inf"), float("-inf")) else f"at {path or '.'}: {value!r}"
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"at {path or '.'}: a key of type {type(key).__name__}"
+            found = _not_json(item, f"{path}.{key}" if path else key)
+            if found:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found = _not_json(item, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    return f"at {path or '.'}: a {type(value).__name__}"
 
 
 def json_object_text(value: Any) -> str | None:

@@ -21,3 +21,14 @@ MAX_TAG_VALUE_LENGTH = 128
 #: ``pageSize`` of ListRayCluster: 1 to 100 (ListRayCluster page). ListRayJob documents no
 #: maximum; the provider asks it for pages of the same size.
 MAX_PAGE_SIZE = 100
+#: ``replica`` / ``minReplica`` / ``maxReplica`` of a head or worker group. The API pages
+#: document no maximum; this provider's bound, far above any account's quota, keeps an absurd
+#: value (a typo of a few zeros) from reaching the service (or stalling the emulator).
+MAX_REPLICA = 10_000
+#: Durations the API takes as integer seconds (``idleTimeoutSeconds``, ``activeDeadlineSeconds``,
+#: ``ttlSecondsAfterFinished``). No documented maximum; this provider's bound is the largest
+#: 32-bit integer (about 68 years).
+MAX_SECONDS = 2**31 - 1
+#: ``max_retries`` of a connection or hook: retries of one transient failure. This provider's
+#: bound (with the default backoff, 100 retries already wait hours).
+MAX_RETRIES = 100

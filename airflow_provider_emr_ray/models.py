@@ -72,7 +72,13 @@ from airflow_provider_emr_ray import redaction
 from airflow_provider_emr_ray import tags as tag_rules
 from airflow_provider_emr_ray.checks import validation_error as _error
 from airflow_provider_emr_ray.jsontext import json_object_text, lenient_text
-from airflow_provider_emr_ray.limits import MAX_CLUSTER_NAME_LENGTH, MAX_JOB_NAME_LENGTH, MAX_WORKER_GROUPS
+from airflow_provider_emr_ray.limits import (
+    MAX_CLUSTER_NAME_LENGTH,
+    MAX_JOB_NAME_LENGTH,
+    MAX_REPLICA,
+    MAX_SECONDS,
+    MAX_WORKER_GROUPS,
+)
 from airflow_provider_emr_ray.states import (
     CLUSTER_FAILURE_STATES,
     CLUSTER_TERMINAL_STATES,
@@ -403,7 +409,7 @@ class _RequestModel(_Model):
 # Field rules (shared by the strict models)
 # --------------------------------------------------------------------------------------------
 
-_MEMORY_RE = re.compile(r"^[1-9][0-9]*(\.[0-9]+)?(Gi|Mi)$")
+_MEMORY_RE = re.compile(r"^(0|[1-9][0-9]*)(\.[0-9]+)?(Gi|Mi)$")
 
 
 def _number_to_wire(value: Any) -> Any:
@@ -443,10 +449,10 @@ def _positive_number_str(value: Any, field: str) -> str | None:
 def _memory_str(value: Any, field: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not _MEMORY_RE.match(value.strip()):
+    if not isinstance(value, str) or not _MEMORY_RE.match(value.strip()) or float(value.strip()[:-2]) <= 0:
         raise ValueError(
-            f"{field} must be a size with a unit, like '8Gi' (Gi is the documented unit; Mi is "
-            "also accepted)"
+            f"{field} must be a size > 0 with a unit, like '8Gi' or '0.5Gi' (Gi is the documented unit; "
+            "Mi is also accepted)"
         )
     return value.strip()
 
@@ -459,9 +465,33 @@ def _json_object_str(value: Any, field: str) -> Any:
         raise ValueError(f"{field} {err}") from None
 
 
-def _at_least(value: int | None, minimum: int, field: str) -> int | None:
+def _at_least(value: int | None, minimum: int, field: str, maximum: int | None = None) -> int | None:
     if value is not None and value < minimum:
         raise ValueError(f"{field} must be >= {minimum}, got {value}")
+    if value is not None and maximum is not None and value > maximum:
+        raise ValueError(f"{field} must be <= {maximum}, got {value}")
+    return value
+
+
+def _plain_text(value: str | None, field: str) -> str | None:
+    """A name: no control characters (a newline would split a log line or a header)."""
+    if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"{field} must not contain control characters (newline, tab, ...)")
+    return value
+
+
+def _volume_ids(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    from airflow_provider_emr_ray.checks import resource_id
+
+    from airflow_provider_emr_ray.exceptions import EmrRayValidationError
+
+    for i, volume in enumerate(value):
+        try:
+            resource_id(f"volume_ids[{i}]", volume)
+        except EmrRayValidationError as err:
+            raise ValueError(f"volume_ids[{i}] {err.rule}") from None
     return value
 
 
@@ -495,6 +525,12 @@ class GftConfigInfo(_ResponseModel):
     redis_username: str | None = None
     #: A secret: readable as an attribute, never shown by repr()/str().
     redis_password: str | None = Field(default=None, repr=False)
+
+    @field_validator("redis_password")
+    @classmethod
+    def _redis_password(cls, value: Any) -> Any:
+        redaction.mask(value)  # registered with the masker as it is parsed (answers and requests)
+        return value
 
 
 class GftConfig(_RequestModel, GftConfigInfo):
@@ -558,7 +594,7 @@ class _StrictSpecRules(_RequestModel):
     @field_validator("replica", check_fields=False)
     @classmethod
     def _replica_strict(cls, value: int | None) -> int | None:
-        return _at_least(value, 1, "replica")
+        return _at_least(value, 1, "replica", MAX_REPLICA)
 
 
 class HeadSpec(_StrictSpecRules, HeadSpecInfo):
@@ -577,7 +613,7 @@ class HeadSpec(_StrictSpecRules, HeadSpecInfo):
     @field_validator("idle_timeout_seconds")
     @classmethod
     def _idle_timeout(cls, value: int | None) -> int | None:
-        return _at_least(value, 0, "idle_timeout_seconds (idleTimeoutSeconds)")
+        return _at_least(value, 0, "idle_timeout_seconds (idleTimeoutSeconds)", MAX_SECONDS)
 
 
 class WorkerSpec(_StrictSpecRules, WorkerSpecInfo):
@@ -594,12 +630,12 @@ class WorkerSpec(_StrictSpecRules, WorkerSpecInfo):
     @field_validator("min_replica")
     @classmethod
     def _min_replica(cls, value: int | None) -> int | None:
-        return _at_least(value, 1, "min_replica (minReplica)")
+        return _at_least(value, 1, "min_replica (minReplica)", MAX_REPLICA)
 
     @field_validator("max_replica")
     @classmethod
     def _max_replica(cls, value: int | None, info: ValidationInfo) -> int | None:
-        _at_least(value, 1, "max_replica (maxReplica)")
+        _at_least(value, 1, "max_replica (maxReplica)", MAX_REPLICA)
         low = info.data.get("min_replica")
         if value is not None and low is not None and value < low:
             raise ValueError(
@@ -755,6 +791,12 @@ class RayCluster(_Resource, _ClusterFields):
         redaction.mask(value)  # registered with the masker as it is parsed
         return value
 
+    @field_validator("dashboard_url")
+    @classmethod
+    def _dashboard_url(cls, value: Any) -> Any:
+        redaction.mask_url_secrets(value)  # its token=, as it is parsed
+        return value
+
     @property
     def is_terminal(self) -> bool:
         return self.state in CLUSTER_TERMINAL_STATES
@@ -797,6 +839,13 @@ class RayJob(_Resource, _JobFields):
     cluster_state: JobClusterState | str | None = None
     task_biz_id: str | None = None
     resource_queue: str | None = None
+
+    @field_validator("dashboard_url", "dashboard_url_extra")
+    @classmethod
+    def _dashboard_urls(cls, value: Any) -> Any:
+        for url in value if isinstance(value, list) else [value]:
+            redaction.mask_url_secrets(url)  # their token=, as they are parsed
+        return value
 
     @field_validator("status")
     @classmethod
@@ -902,7 +951,12 @@ class RayClusterConfig(_RequestModel, _ClusterFields):
     def _name(cls, value: str | None) -> str | None:
         if value is not None and not 1 <= len(value) <= MAX_CLUSTER_NAME_LENGTH:
             raise ValueError(f"name must be 1 to {MAX_CLUSTER_NAME_LENGTH} characters, got {len(value)}")
-        return value
+        return _plain_text(value, "name")
+
+    @field_validator("volume_ids")
+    @classmethod
+    def _volumes(cls, value: list[str] | None) -> list[str] | None:
+        return _volume_ids(value)
 
     @field_validator("worker_spec")
     @classmethod
@@ -934,7 +988,12 @@ class RayJobConfig(_RequestModel, _JobFields):
     def _name(cls, value: str | None) -> str | None:
         if value is not None and not 1 <= len(value) <= MAX_JOB_NAME_LENGTH:
             raise ValueError(f"name must be 1 to {MAX_JOB_NAME_LENGTH} characters, got {len(value)}")
-        return value
+        return _plain_text(value, "name")
+
+    @field_validator("volume_ids")
+    @classmethod
+    def _volumes(cls, value: list[str] | None) -> list[str] | None:
+        return _volume_ids(value)
 
     @field_validator("tags", mode="before")
     @classmethod
@@ -965,7 +1024,7 @@ class RayJobConfig(_RequestModel, _JobFields):
     @field_validator("ttl_seconds_after_finished", "active_deadline_seconds")
     @classmethod
     def _non_negative(cls, value: int | None, info: ValidationInfo) -> int | None:
-        return _at_least(value, 0, f"{info.field_name} ({to_camel(info.field_name)})")
+        return _at_least(value, 0, f"{info.field_name} ({to_camel(info.field_name)})", MAX_SECONDS)
 
     @field_validator("worker_spec")
     @classmethod

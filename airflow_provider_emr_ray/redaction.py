@@ -28,6 +28,7 @@ __all__ = [
     "SECRET_URL_PARAMS",
     "RedactingFilter",
     "amask",
+    "mask_url_secrets",
     "is_secret_key",
     "mask",
     "mask_url",
@@ -176,6 +177,25 @@ def mask(secret: Any) -> None:
     task = loop.create_task(_aregister(secret, digest))
     _PENDING.add(task)
     task.add_done_callback(_PENDING.discard)
+
+
+def mask_url_secrets(url: Any) -> None:
+    """Register the values of ``url``'s secret query parameters (:data:`SECRET_URL_PARAMS`: a
+    dashboard URL's ``token``) and of its user-info password with the masker."""
+    if not isinstance(url, str) or ("=" not in url and "@" not in url):
+        return
+    from urllib.parse import parse_qsl
+
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return
+    for key, value in (*parse_qsl(parts.query), *parse_qsl(parts.fragment)):
+        if key.lower() in SECRET_URL_PARAMS:
+            mask(value)
+    if password:
+        mask(password)
 
 
 async def amask(secret: Any) -> None:

@@ -140,7 +140,6 @@ RAY_JOBS_TO_JOB_STATUS: dict[str, RayJobStatus] = {
 }
 
 
-
 def ray_to_job_status(status: object) -> str | None:
     """A Ray Jobs status (``SUCCEEDED``...) as the provider's job status (``Succeeded``...);
     a provider status, or one unknown to both, is returned as it is."""

@@ -78,6 +78,10 @@ _SESSION_NAME_RE = re.compile(r"^[A-Za-z0-9._@-]{2,64}$")
 OnSecret = Callable[[str], None]
 
 
+#: What a header value may hold here: printable ASCII, no space.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]*")
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class Credential:
     """One usable credential. ``repr``/``str`` never show the secret or the token."""
@@ -85,6 +89,18 @@ class Credential:
     access_key_id: str
     access_key_secret: str
     security_token: str | None = None
+
+    def __post_init__(self) -> None:
+        # The id and the token travel as header values (Authorization, x-acs-security-token):
+        # printable ASCII only, checked before anything is sent; the value is never echoed.
+        for name, value, where in (
+            ("access_key_id", self.access_key_id, "the connection's login or access_key_id"),
+            ("security_token", self.security_token, "the connection's security_token or the credentials provider"),
+        ):
+            if value is not None and not _HEADER_SAFE.fullmatch(value):
+                raise EmrRayValidationError(
+                    name, f"must be printable ASCII without spaces or control characters (it is sent in a header); check {where} (value not shown)"
+                )
 
     def __repr__(self) -> str:
         token = "***" if self.security_token else None

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_emr_ray import __version__
 from airflow_provider_emr_ray.client.actions import build_request
-from airflow_provider_emr_ray.client.retry import Outcome, RetryPolicy, parse_retry_after
+from airflow_provider_emr_ray.client.retry import Outcome, RetryPolicy, throttle_wait
 from airflow_provider_emr_ray.client.signing import sign_headers
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ __all__ = [
     "USER_AGENT",
     "Call",
     "Settings",
+    "answered_id",
     "atransmit",
     "http_request",
     "outcome_from_error",
@@ -118,6 +119,39 @@ def steps(
             call = plan.send(decision.result)
         except StopIteration as done:
             return done.value
+        except (KeyError, TypeError, ValueError) as exc:  # the plan could not read the answer
+            from airflow_provider_emr_ray.exceptions import EmrRayValidationError
+
+            if isinstance(exc, EmrRayValidationError):
+                raise
+            raise unexpected_answer(action.name, action.idempotent, exc) from None
+
+
+def answered_id(answer: Mapping[str, Any], key: str) -> str:
+    """The id an answer must carry (``clusterId`` of CreateRayCluster, ``submissionId`` of
+    SubmitRayJob): a non-empty string, else ``ValueError`` (read by :func:`steps` as an
+    unexpected answer)."""
+    value = answer.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"no {key} in it (got {value!r})")
+    return value
+
+
+def unexpected_answer(action: str, idempotent: bool, exc: BaseException) -> Exception:
+    """The error of a 2xx answer a plan could not read (a missing or null field, a wrong type):
+    outcome-unknown for a call that is not idempotent (the caller reconciles: the resource may
+    exist), a server error otherwise (transient: waits tolerate it)."""
+    from airflow_provider_emr_ray.exceptions import EmrRayOutcomeUnknownError, EmrRayServerError
+    from airflow_provider_emr_ray.redaction import redact_text
+
+    detail = redact_text(f"{type(exc).__name__}: {exc}", limit=300)
+    if not idempotent:
+        return EmrRayOutcomeUnknownError(
+            f"{action} gave an unexpected answer ({detail}): it may or may not have taken effect; "
+            "look the resource up before trying again",
+            action=action,
+        )
+    return EmrRayServerError(f"unexpected answer ({detail})", action=action)
 
 
 def outcome_from_response(response: httpx.Response) -> Outcome:
@@ -131,7 +165,7 @@ def outcome_from_response(response: httpx.Response) -> Outcome:
         payload = None
     if 200 <= status < 300:
         return Outcome(status=status, payload=payload)
-    return Outcome(status=status, payload=payload, retry_after=parse_retry_after(response.headers.get("retry-after")))
+    return Outcome(status=status, payload=payload, retry_after=throttle_wait(response.headers))
 
 
 def outcome_from_error(error: Exception) -> Outcome:

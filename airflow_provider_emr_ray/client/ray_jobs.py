@@ -367,7 +367,7 @@ def steps(
                 decided, result = _interpret(target, action, call, outcome)
                 if decided:
                     break
-                decision = retry.decide(action.name, action.idempotent, outcome, retry_number)
+                decision = retry.decide(action.name, action.idempotent, outcome, retry_number, api_answer=False)
                 if decision.error is not None:
                     raise decision.error
                 if decision.delay is None:

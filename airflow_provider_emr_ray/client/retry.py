@@ -76,6 +76,20 @@ class Decision:
     reason: str = ""
 
 
+def throttle_wait(headers: Any) -> float | None:
+    """Seconds a throttled answer asks to wait: ``x-acs-retry-after`` (milliseconds, a positive
+    integer: the header Alibaba Cloud's own SDK reads), else the standard ``Retry-After``."""
+    acs = headers.get("x-acs-retry-after")
+    if acs:
+        try:
+            millis = int(str(acs).strip())
+        except ValueError:
+            millis = 0
+        if millis > 0:
+            return millis / 1000.0
+    return parse_retry_after(headers.get("retry-after"))
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date)."""
     if not value:
@@ -100,6 +114,17 @@ def error_fields(payload: Any) -> tuple[str | None, str | None, str | None]:
     message = payload.get("message") or payload.get("Message")
     request_id = payload.get("requestId") or payload.get("RequestId")
     return (str(code) if code is not None else None, message, request_id)
+
+
+#: ``code`` values a successful answer may carry (the log APIs answer ``{"code": "OK", ...}``).
+_SUCCESS_CODES = frozenset({"OK", "Ok", "ok", "Success", "success", "SUCCESS", "200", "0"})
+
+
+def answers_error(payload: dict[str, Any]) -> bool:
+    """Whether a 2xx body is an error answer: it carries a ``code`` that is not a success code
+    (``{"code": "Forbidden.RAM", "message": ...}``); the error is then raised as for a 4xx/5xx."""
+    code = error_fields(payload)[0]
+    return bool(code) and code not in _SUCCESS_CODES
 
 
 def _classify_http_error(action: str, status: int, payload: Any) -> EmrRayError:
@@ -142,19 +167,25 @@ class RetryPolicy:
         ceiling = min(self.max_delay, self.base_delay * (2**retry_number))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
-    def decide(self, action: str, idempotent: bool, outcome: Outcome, retry_number: int) -> Decision:
-        """Decide what to do after attempt ``retry_number`` (0 = the first attempt)."""
+    def decide(
+        self, action: str, idempotent: bool, outcome: Outcome, retry_number: int, *, api_answer: bool = True
+    ) -> Decision:
+        """Decide what to do after attempt ``retry_number`` (0 = the first attempt).
+
+        ``api_answer``: a 2xx answer of the EMR Serverless Spark API must be a JSON object, and
+        one carrying an error ``code`` is that error (:func:`answers_error`); False (Ray's Jobs
+        API, whose lists are JSON arrays): any JSON body is the result."""
         status = outcome.status
+        answered_error = False
         if status is not None and 200 <= status < 300:
-            if outcome.payload is not None:
-                return Decision(result=outcome.payload)
-            error: EmrRayError = EmrRayServerError(
-                "the service answered with a body that is not valid JSON", action=action, status=status
-            )
-            reason = f"HTTP {status} with an unparseable body"
-            retryable = idempotent
-        elif status is not None:
-            error = _classify_http_error(action, status, outcome.payload)
+            payload = outcome.payload
+            if not api_answer and payload is not None:
+                return Decision(result=payload)
+            if isinstance(payload, dict) and not answers_error(payload):
+                return Decision(result=payload)
+            answered_error = isinstance(payload, dict)  # a 2xx whose body is an error: honoured
+        if answered_error or (status is not None and not 200 <= status < 300):
+            error: EmrRayError = _classify_http_error(action, status, outcome.payload)
             reason = f"HTTP {status} {error.code or ''}".strip()
             throttled = isinstance(error, EmrRayThrottlingError)
             if throttled:  # what the service asked for, for callers that pace themselves (shared watchers)
@@ -162,6 +193,11 @@ class RetryPolicy:
             if not (throttled or isinstance(error, EmrRayServerError)):
                 return Decision(error=error)
             retryable = throttled or idempotent
+        elif status is not None:  # a 2xx whose body is not a JSON object
+            shape = "not valid JSON" if outcome.payload is None else f"a JSON {type(outcome.payload).__name__}, not an object"
+            error = EmrRayServerError(f"unexpected answer: the body is {shape}", action=action, status=status)
+            reason = f"HTTP {status} with an unexpected body"
+            retryable = idempotent
         else:
             reason = f"{outcome.transport_error}: {outcome.transport_detail}".rstrip(": ")
             error = EmrRayConnectionError(

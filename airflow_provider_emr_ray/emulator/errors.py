@@ -115,5 +115,6 @@ def throttled(retry_after: int) -> ApiError:
         429,
         "Throttling.User",
         "Request was denied due to user flow control.",
-        headers={"Retry-After": str(int(retry_after))},
+        # both headers, as the service: Alibaba Cloud's SDK reads x-acs-retry-after (milliseconds)
+        headers={"Retry-After": str(int(retry_after)), "x-acs-retry-after": str(int(retry_after * 1000))},
     )

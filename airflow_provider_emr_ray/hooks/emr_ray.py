@@ -44,6 +44,7 @@ from airflow_provider_emr_ray.client.exchange import (
     Call,
     Plan,
     Settings,
+    answered_id,
     atransmit,
     http_request,
     sender,
@@ -53,7 +54,7 @@ from airflow_provider_emr_ray.client.exchange import (
 from airflow_provider_emr_ray.client.retry import RetryPolicy
 from airflow_provider_emr_ray.exceptions import EmrRayError, EmrRayValidationError
 from airflow_provider_emr_ray.hooks.specs import ClusterSpec, JobSpec, check_keywords
-from airflow_provider_emr_ray.limits import MAX_CLUSTER_NAME_LENGTH, MAX_PAGE_SIZE
+from airflow_provider_emr_ray.limits import MAX_CLUSTER_NAME_LENGTH, MAX_PAGE_SIZE, MAX_RETRIES
 from airflow_provider_emr_ray.redaction import mask
 from airflow_provider_emr_ray.timestamps import to_epoch_ms
 from airflow_provider_emr_ray.utils.waiting_args import DEFAULT_MAX_TRANSIENT_ERRORS, DEFAULT_POLL_INTERVAL
@@ -81,11 +82,29 @@ _asleep = asyncio.sleep
 
 
 def _require_id(field_name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise EmrRayValidationError(field_name, f"must be a non-empty string, got {value!r}")
-    if value != value.strip() or "/" in value:
-        raise EmrRayValidationError(field_name, f"must not contain '/' or surrounding spaces, got {value!r}")
-    return value
+    from airflow_provider_emr_ray.checks import resource_id
+
+    return resource_id(field_name, value)
+
+
+def _checked_endpoint(endpoint: str) -> str:
+    """The connection's ``endpoint`` extra as ``scheme://host[:port]``: http or https, a host,
+    no user-info (the error never shows the URL's password)."""
+    from airflow_provider_emr_ray.redaction import mask_url
+
+    try:
+        parts = urlsplit(endpoint)
+        port = parts.port  # a port that is not a number raises here
+    except ValueError:
+        parts, port = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise EmrRayValidationError("endpoint", f"must be a full URL with scheme http or https, got {mask_url(endpoint)!r}")
+    if "@" in parts.netloc:
+        raise EmrRayValidationError("endpoint", "must not contain user-info ('user:password@'): give credentials as the connection's login and password")
+    if any(c.isspace() or ord(c) < 32 for c in parts.netloc):
+        raise EmrRayValidationError("endpoint", "must not contain spaces or control characters in its host")
+    del port  # checked only
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _page_size(value: Any) -> int:
@@ -262,16 +281,17 @@ class EmrRayHook(BaseHook):
             )
         self._ray_jobs_internal = ray_jobs_endpoint == "internal"
 
+        from airflow_provider_emr_ray.checks import region_id as check_region, resource_id
+
         region_id = self.region_id or extra.get("region_id") or None
         workspace_id = self.workspace_id or extra.get("workspace_id") or None
+        if region_id is not None:
+            check_region("region_id", region_id)
+        if workspace_id is not None:
+            resource_id("workspace_id", workspace_id)
         endpoint = extra.get("endpoint") or None
         if endpoint:
-            parts = urlsplit(str(endpoint))
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise EmrRayValidationError(
-                    "endpoint", f"must be a full URL with scheme http or https, got {endpoint!r}"
-                )
-            endpoint = f"{parts.scheme}://{parts.netloc}"
+            endpoint = _checked_endpoint(str(endpoint))
         elif region_id:
             endpoint = regional_endpoint(region_id)
         else:
@@ -286,7 +306,9 @@ class EmrRayHook(BaseHook):
         else:
             retries = self._max_retries if self._max_retries is not None else extra.get("max_retries")
             policy = RetryPolicy(
-                max_retries=DEFAULT_MAX_RETRIES if retries is None else non_negative_int("max_retries", retries, text=True)
+                max_retries=DEFAULT_MAX_RETRIES
+                if retries is None
+                else non_negative_int("max_retries", retries, text=True, maximum=MAX_RETRIES)
             )
         provider = self._credential_provider or _shared_provider(login, password, extra)
         return Settings(
@@ -432,7 +454,7 @@ class EmrRayHook(BaseHook):
             raise EmrRayValidationError("name", f"is required: a string of 1 to {MAX_CLUSTER_NAME_LENGTH} characters")
         body = models.to_wire({"name": name, **spec}, models.RayClusterConfig, field="")
         answer = yield Call("CreateRayCluster", body=body)
-        return answer["clusterId"]
+        return answered_id(answer, "clusterId")
 
     def _plan_update_ray_cluster(self, cluster_id: str, name: str | None, spec: ClusterSpec) -> Plan:
         from airflow_provider_emr_ray import models
@@ -474,7 +496,7 @@ class EmrRayHook(BaseHook):
             )
         body = models.to_wire({"entrypoint": entrypoint, **spec}, models.RayJobConfig, field="")
         answer = yield Call("SubmitRayJob", body=body)
-        return answer["submissionId"]
+        return answered_id(answer, "submissionId")
 
     def _plan_get_ray_job(self, submission_id: str) -> Plan:
         from airflow_provider_emr_ray.models import RayJob
@@ -1056,13 +1078,13 @@ class EmrRayHook(BaseHook):
         _require_id(what, resource_id)
         if what == "cluster_id":
             kind, known, normal = CLUSTER, tuple(CLUSTER.known), tuple
-        elif cluster_id is None:
-            kind, known, normal = JOB, tuple(JOB.known), tuple
-        else:
-            _require_id("cluster_id", cluster_id)
-            if internal is not None and not isinstance(internal, bool):
-                raise EmrRayValidationError("internal", f"must be True, False or None, got {internal!r}")
-            kind, known, normal = ray_job_kind(cluster_id, internal), (*JOB.known, *RAY_JOBS_STATUSES), ray_job_states
+        else:  # a job's statuses in either vocabulary (as the job sensor takes them)
+            kind, known, normal = JOB, (*JOB.known, *RAY_JOBS_STATUSES), ray_job_states
+            if cluster_id is not None:
+                _require_id("cluster_id", cluster_id)
+                if internal is not None and not isinstance(internal, bool):
+                    raise EmrRayValidationError("internal", f"must be True, False or None, got {internal!r}")
+                kind = ray_job_kind(cluster_id, internal)
 
         targets, failures = wait_states(target_states, failure_states, targets=kind.targets,
                                         failures=kind.failures, known=known, normal=normal)  # fmt: skip

@@ -238,7 +238,7 @@ class EmrRayClusterWaitingOperator(EmrRayWaitingOperator):
         """End the wait (after the trigger fired, or the synchronous wait): no API call but
         ``delete_on_error``'s."""
         from airflow_provider_emr_ray.states import WaitOutcome
-        from airflow_provider_emr_ray.utils.resources import CLUSTER, push_cluster_xcoms, read_event
+        from airflow_provider_emr_ray.utils.resources import CLUSTER, push_cluster_xcoms, read_event, wait_error
 
         outcome, state, message, cluster = read_event(CLUSTER, event)
         cluster_id = cluster_id or event[CLUSTER.id_key]
@@ -257,7 +257,7 @@ class EmrRayClusterWaitingOperator(EmrRayWaitingOperator):
             raise AirflowException(
                 f"Ray cluster {cluster_id} did not {self.verb} {wanted} in time (last state {state})"
             )
-        raise AirflowException(f"Waiting for Ray cluster {cluster_id} failed: {message}")
+        raise wait_error(event, f"Waiting for Ray cluster {cluster_id} failed: {message}")
 
     def _on_failure(self, cluster_id: str, outcome: str, state: str | None) -> None:
         """Called when the wait did not succeed, before the task fails."""
@@ -339,14 +339,25 @@ class EmrRayClusterSpecOperator(EmrRayClusterWaitingOperator):
     def _validate(self, *, rendered: bool) -> None:
         """Types of the literal arguments at parse time; once rendered, everything with the
         model the hook builds the request body with (name length, specs, unknown keys, ...)."""
-        if checkable(self.worker_spec, rendered):
-            check_list("worker_spec", self.worker_spec, "specs")
+        _check_spec_shapes(self.head_spec, self.worker_spec, rendered)
         if checkable(self.volume_ids, rendered):
             check_list("volume_ids", self.volume_ids, "volume ids")
         if checkable(self.extra_fields, rendered):
             check_mapping("extra_fields", self.extra_fields)
         if rendered:
             validate_request("RayClusterConfig", self._spec_kwargs())
+
+
+def _check_spec_shapes(head_spec: Any, worker_spec: Any, rendered: bool) -> None:
+    """The shapes of literal specs (at parse; the model checks their content when the task
+    runs): ``head_spec`` a dict, ``worker_spec`` a list of dicts (or the spec models)."""
+    if checkable(head_spec, rendered) and not hasattr(head_spec, "model_dump"):
+        check_mapping("head_spec", head_spec)
+    if checkable(worker_spec, rendered):
+        check_list("worker_spec", worker_spec, "specs")
+        for i, group in enumerate(worker_spec):
+            if checkable(group, rendered) and not hasattr(group, "model_dump"):
+                check_mapping(f"worker_spec[{i}]", group)
 
 
 class EmrRayClusterCreateOperator(EmrRayClusterSpecOperator):
@@ -829,8 +840,7 @@ class EmrRayJobSubmitOperator(JobLogMixin, EmrRayWaitingOperator):
         required("entrypoint", self.entrypoint)
         if checkable(self.entrypoint, rendered) and not isinstance(self.entrypoint, str):
             raise validation_error("entrypoint", "must be a string")
-        if checkable(self.worker_spec, rendered):
-            check_list("worker_spec", self.worker_spec, "specs")
+        _check_spec_shapes(self.head_spec, self.worker_spec, rendered)
         for field in ("runtime_env", "metadata"):
             if checkable(getattr(self, field), rendered):
                 json_object(field, getattr(self, field))
@@ -1370,7 +1380,7 @@ class EmrRayJobSubmitOperator(JobLogMixin, EmrRayWaitingOperator):
         from airflow_provider_emr_ray.utils.clock import format_duration
         from airflow_provider_emr_ray.utils.logs import end as end_job_log
         from airflow_provider_emr_ray.utils.logs import job_failure_text
-        from airflow_provider_emr_ray.utils.resources import JOB, JOB_SUBMIT_XCOM_KEYS, push_job_xcoms, read_event
+        from airflow_provider_emr_ray.utils.resources import JOB, JOB_SUBMIT_XCOM_KEYS, push_job_xcoms, read_event, wait_error
 
         outcome, state, message, job = read_event(JOB, event)
         submission_id = submission_id or event[JOB.id_key]
@@ -1397,7 +1407,7 @@ class EmrRayJobSubmitOperator(JobLogMixin, EmrRayWaitingOperator):
             if by_execution_timeout:
                 raise self._failed(AirflowTaskTimeout(text))
             raise self._failed(AirflowException(text))
-        raise self._failed(AirflowException(f"Waiting for Ray job {submission_id} failed: {message}"))
+        raise self._failed(wait_error(event, f"Waiting for Ray job {submission_id} failed: {message}"))
 
     def _job_succeeded(self, context: Context, submission_id: str, job: dict[str, Any]) -> Any:
         """The task's return value once the job succeeded (here its submission id; ``@task.emr_ray``:

@@ -119,7 +119,7 @@ class EmrRayBaseSensor(ConnectionOperator, BaseSensorOperator):
     def _complete(self, context: Context, event: dict[str, Any]) -> None:
         from airflow_provider_emr_ray.states import WaitOutcome
         from airflow_provider_emr_ray.utils.clock import format_duration
-        from airflow_provider_emr_ray.utils.resources import read_event
+        from airflow_provider_emr_ray.utils.resources import read_event, wait_error
 
         outcome, state, message, resource = read_event(self.kind, event)
         what = f"{self.kind.label} {self.resource_id}"
@@ -134,7 +134,7 @@ class EmrRayBaseSensor(ConnectionOperator, BaseSensorOperator):
             raise AirflowSensorTimeout(
                 f"Sensor has timed out: {what} still {state} after {format_duration(self.timeout)}"
             )
-        raise AirflowException(f"Waiting for {what} failed: {message}")
+        raise wait_error(event, f"Waiting for {what} failed: {message}")
 
     # ---- defer -------------------------------------------------------------------------------
 

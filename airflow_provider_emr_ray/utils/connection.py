@@ -39,6 +39,15 @@ class ConnectionMixin:
     workspace_id: str | None = None
 
     def _set_connection(self, emr_ray_conn_id: str, region_id: str | None, workspace_id: str | None) -> None:
+        from airflow_provider_emr_ray.checks import region_id as check_region
+        from airflow_provider_emr_ray.checks import resource_id
+        from airflow_provider_emr_ray.utils.validation import checkable
+
+        # A literal is checked at parse; a template once rendered (by the hook, before any call).
+        if region_id and checkable(region_id, rendered=False):
+            check_region("region_id", region_id)
+        if workspace_id and checkable(workspace_id, rendered=False):
+            resource_id("workspace_id", workspace_id)
         self.emr_ray_conn_id = emr_ray_conn_id
         self.region_id = region_id
         self.workspace_id = workspace_id

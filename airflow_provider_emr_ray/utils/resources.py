@@ -159,9 +159,13 @@ def wait_event(
     message: str | None,
     elapsed: float,
     resource: Mapping[str, Any] | None,
+    fatal: bool = False,
 ) -> dict[str, Any]:
-    """The payload of a trigger event (also what a synchronous wait hands to ``execute_complete``)."""
-    return {
+    """The payload of a trigger event (also what a synchronous wait hands to ``execute_complete``).
+
+    ``fatal`` (an ``error`` outcome whose error no retry can fix: authentication, validation)
+    adds ``"fatal": True``; :func:`wait_error` then fails the task without retry."""
+    event = {
         "outcome": str(outcome),
         "state": state,
         "message": message,
@@ -169,6 +173,17 @@ def wait_event(
         kind.id_key: resource_id,
         kind.event_key: dict(resource or {}),
     }
+    if fatal:
+        event["fatal"] = True
+    return event
+
+
+def wait_error(event: Mapping[str, Any], text: str) -> Exception:
+    """The error of a wait that ended with ``outcome="error"``: ``AirflowFailException`` (no
+    retry) when the event is ``fatal``, else ``AirflowException`` (retried as Airflow says)."""
+    from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
+
+    return (AirflowFailException if event.get("fatal") else AirflowException)(text)
 
 
 def read_event(kind: ResourceKind, event: Mapping[str, Any]) -> tuple[str, str | None, str | None, dict[str, Any]]:

@@ -48,6 +48,13 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (EmrRayThrottlingError, EmrRayServerError, EmrRayConnectionError))
 
 
+def _fatal(error: BaseException | None) -> bool:
+    """Whether no retry can fix ``error`` (an auth or validation error: ``AirflowFailException``)."""
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    return isinstance(error, AirflowFailException)
+
+
 # ---- Ray Jobs API jobs -----------------------------------------------------------------------
 
 #: Which API submitted a job: ``openapi`` (SubmitRayJob) or ``ray`` (Ray's Jobs API at ``jobUrl``).
@@ -287,6 +294,7 @@ class Wait:
             message=message,
             elapsed=self.elapsed(),
             resource=self.resource,
+            fatal=outcome is WaitOutcome.error and _fatal(self.error),
         )
 
     def trigger_kwargs(self) -> dict[str, Any]:

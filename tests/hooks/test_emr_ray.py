@@ -307,6 +307,22 @@ def test_retry_after_is_honoured(monkeypatch):
     assert hook.sleeps == [7.0]
 
 
+@pytest.mark.parametrize(
+    ("headers", "slept"),
+    [
+        ({"x-acs-retry-after": "1500"}, 1.5),  # milliseconds, as Alibaba Cloud's SDK reads it
+        ({"x-acs-retry-after": "2500", "Retry-After": "9"}, 2.5),  # the service's own header first
+        ({"x-acs-retry-after": "0", "Retry-After": "3"}, 3.0),  # not a usable wait: the standard one
+        ({"x-acs-retry-after": "soon", "Retry-After": "4"}, 4.0),
+    ],
+)
+def test_x_acs_retry_after_is_honoured(monkeypatch, headers, slept):
+    rec = Recorder(answers=[_err(429, "Throttling.User", headers=headers)], default=httpx.Response(200, json=CLUSTER))
+    hook = make_hook(monkeypatch, rec)
+    hook.get_ray_cluster("ray-abc")
+    assert hook.sleeps == [slept]
+
+
 def test_a_throttling_error_carries_the_last_retry_after():
     """What a caller pacing itself (the shared watchers) reads once the hook's retries ran out."""
     from airflow_provider_emr_ray.exceptions import EmrRayThrottlingError

@@ -132,7 +132,6 @@ async def test_bad_wait_arguments_fail_before_any_call(emr_ray_emulator, kwargs,
     [
         (("",), {}, "submission_id"),
         (("a/b",), {}, "submission_id"),
-        (("job-1",), {"target_states": "SUCCEEDED"}, "target_states"),  # a Ray status of a SubmitRayJob job
         (("job-1",), {"cluster_id": ""}, "cluster_id"),
         (("job-1",), {"cluster_id": "rc-1", "internal": "yes"}, "internal"),
         (("job-1",), {"cluster_id": "rc-1", "target_states": "DONE"}, "target_states"),
@@ -177,6 +176,10 @@ def test_wait_for_job_succeeds_and_fails(emr_ray_emulator, caplog) -> None:
         hook.wait_for_job(bad, poll_interval=FAST, timeout=60)
     # a failure status asked for is a target, not a failure
     assert hook.wait_for_job(bad, target_states=["Failed"], poll_interval=FAST, timeout=60).status == "Failed"
+    # Ray's vocabulary reads as the provider's on this path too (as the job sensor takes it)
+    assert hook.wait_for_job(bad, target_states="FAILED", poll_interval=FAST, timeout=60).status == "Failed"
+    with pytest.raises(AirflowException, match=rf"Ray job {ok} is Succeeded instead of Cancelled"):
+        hook.wait_for_job(ok, target_states="STOPPED", failure_states=["SUCCEEDED"], poll_interval=FAST, timeout=60)
 
 
 @pytest.mark.integration

@@ -168,13 +168,31 @@ def test_bad_literal_spec_fails_the_task_naming_the_field_before_any_request(run
     before = sum(emulator.emulator.stats.calls.values())
     result = run_dag("emr_ray_bad_spec")
     assert result.states == {"create": "failed"}
+    assert result.dag_run.get_task_instance("create").try_number == 1  # retries=2: none used
     assert "head_spec.memory" in "\n".join(result.logs.values())
     assert sum(emulator.emulator.stats.calls.values()) == before  # not even a lookup
+
+
+def test_a_wrong_secret_fails_the_task_once_without_retry(run_dag, emulator, monkeypatch) -> None:
+    """One signed call, rejected; neither the hook (max_retries=3) nor Airflow (retries=2) tries again."""
+    from airflow_provider_emr_ray.emulator.config import conn_json
+
+    conn = conn_json(emulator.endpoint, password="not-the-secret-at-all", max_retries=3)
+    monkeypatch.setenv("AIRFLOW_CONN_EMR_RAY_WRONG_SECRET", conn)
+    before, rejected = sum(emulator.emulator.stats.calls.values()), sum(emulator.emulator.stats.rejections.values())
+    result = run_dag("emr_ray_wrong_secret")
+    assert result.states == {"create": "failed"}
+    assert result.dag_run.get_task_instance("create").try_number == 1
+    assert sum(emulator.emulator.stats.calls.values()) - before == 1
+    assert sum(emulator.emulator.stats.rejections.values()) - rejected == 1
+    assert "SignatureDoesNotMatch" in "\n".join(result.logs.values())
+    assert "not-the-secret-at-all" not in "\n".join(result.logs.values())
 
 
 def test_misspelled_key_in_a_rendered_spec_fails_before_any_request(run_dag, emulator) -> None:
     before = sum(emulator.emulator.stats.calls.values())
     result = run_dag("emr_ray_bad_spec_rendered")
     assert result.states == {"create": "failed"}
+    assert result.dag_run.get_task_instance("create").try_number == 1
     assert "head_spec.memroy: unknown field; did you mean 'memory'?" in "\n".join(result.logs.values())
     assert sum(emulator.emulator.stats.calls.values()) == before
