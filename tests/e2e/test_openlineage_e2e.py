@@ -97,7 +97,20 @@ def run(lineage, stack) -> dict:
     return {"run_id": run_id, "submissions": {t: stack.xcom(DAG_ID, run_id, t, "submissionId") for t in TASKS}}
 
 
-def test_the_jobs_got_the_key_and_the_task_logs_show_their_output_masked(stack, run) -> None:
+@pytest.fixture(scope="module")
+def airflow_masks(stack, run) -> bool:
+    """Whether this Airflow masks, in a task log, a value given to its own ``mask_secret`` (the
+    control task). Airflow 3.0.0-3.0.4 does not (apache/airflow#54540): no provider can mask
+    there, and the key is held to the control's standard."""
+    text = (stack.task_log_dir(DAG_ID, run["run_id"], "plain") / "attempt=1.log").read_text()
+    assert "logged: " in text and "printed: " in text  # the control's lines are in its log
+    masked = CONTROL not in text
+    if masked:
+        assert "logged: ***" in text and "printed: ***" in text
+    return masked
+
+
+def test_the_jobs_got_the_key_and_the_task_logs_show_their_output_masked(stack, run, airflow_masks) -> None:
     for task_id in TASKS:
         sid = run["submissions"][task_id]
         printed = re.findall(r"^OLENV (.*)$", stack.job_log_path(sid).read_text(), re.MULTILINE)
@@ -107,24 +120,32 @@ def test_the_jobs_got_the_key_and_the_task_logs_show_their_output_masked(stack, 
         log_dir = stack.task_log_dir(DAG_ID, run["run_id"], task_id)
         text = "".join(p.read_text("utf-8", errors="replace") for p in sorted(log_dir.glob("attempt=*.log")))
         assert "OLENV" in text and "OPENLINEAGE_API_KEY" in text, task_id  # ... its output is in the task log ...
-        assert API_KEY not in text, task_id  # ... masked
+        assert API_KEY not in text or not airflow_masks, task_id  # ... masked (where Airflow masks at all)
     deferred = stack.task_log_dir(DAG_ID, run["run_id"], "deferred")
     assert list(deferred.glob("attempt=*.log.trigger.*.log")), "the deferred task did wait in the triggerer"
 
 
-def test_the_key_is_masked_wherever_airflow_masks_its_own_secrets(stack, run) -> None:
-    """No log file holds the key. Airflow 3.3.2's LocalExecutor supervisor also echoes each task
-    log line to the scheduler's stdout without masking (its own ``mask_secret`` values too: the
-    control task shows it), so the scheduler's output is held to that, the control, standard."""
-    plain_log = stack.task_log_dir(DAG_ID, run["run_id"], "plain") / "attempt=1.log"
-    assert "logged: ***" in plain_log.read_text() and CONTROL not in plain_log.read_text()
-    files = list(stack.files_under(stack.logs_folder))
-    files += [p for p in stack.files_under(stack.outputs) if p.name != "emulator.out"]
-    assert len(files) > 4 and any(".log.trigger." in p.name for p in files)
-    ours = {str(p) for p in files if API_KEY.encode() in p.read_bytes()}
-    airflows = {str(p) for p in files if CONTROL.encode() in p.read_bytes()}
-    assert not [p for p in ours if p.startswith(str(stack.logs_folder))], ours
-    assert ours <= airflows, f"the key is where Airflow masks its own secrets: {sorted(ours - airflows)}"
+def test_the_key_is_masked_wherever_airflow_masks_its_own_secrets(stack, run, airflow_masks) -> None:
+    """The key is in no file Airflow's own masked secret is not in. Where Airflow masks task logs,
+    no log file holds the key; its LocalExecutor supervisor still echoes each task log line to
+    the scheduler's stdout without masking (its own ``mask_secret`` values too), so the
+    scheduler's output is held to the control's standard."""
+    logs = list(stack.files_under(stack.logs_folder))
+    outputs = [p for p in stack.files_under(stack.outputs) if p.name != "emulator.out"]
+    assert len(logs) > 4 and any(".log.trigger." in p.name for p in logs) and outputs
+
+    def holding(files, secret: str) -> set[str]:
+        return {str(p) for p in files if secret.encode() in p.read_bytes()}
+
+    # the components' own output (scheduler, triggerer, ...): only where Airflow's secret is too
+    assert holding(outputs, API_KEY) <= holding(outputs, CONTROL), sorted(holding(outputs, API_KEY))
+    in_logs = holding(logs, API_KEY)
+    if airflow_masks:  # no log file at all (task, trigger, scheduler, dag-processor logs)
+        assert not in_logs, sorted(in_logs)
+    else:  # at most the attempt logs of the tasks whose jobs printed it, as the control's own
+        tasks = [str(stack.task_log_dir(DAG_ID, run["run_id"], t)) for t in TASKS]
+        assert all(p.rsplit("/", 1)[0] in tasks and p.rsplit("/", 1)[1].startswith("attempt=") and ".trigger." not in p
+                   for p in in_logs), sorted(in_logs)  # fmt: skip
 
 
 def test_the_workers_lineage_events_carry_the_job(lineage, run) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -39,16 +41,34 @@ def _state_lines(caplog: pytest.LogCaptureFixture, what: str) -> list[str]:
 # ---- clusters -------------------------------------------------------------------------------
 
 
-@pytest.mark.emr_ray_emulator(cluster_start_delay=0.4)
+def _start_after_polls(emulator, cluster_id: str, polls: int = 3) -> threading.Thread:
+    """A thread that makes the cluster (created with a start delay of an hour) Running once
+    the emulator counted ``polls`` GetRayCluster calls: the wait sees Starting several times
+    whatever the machine's speed, with no timing assumption."""
+
+    def release() -> None:
+        deadline = time.monotonic() + 60
+        while emulator.calls.get("GetRayCluster", 0) < polls and time.monotonic() < deadline:
+            time.sleep(FAST)  # observing a counter, not standing in for one
+        with emulator.emulator.store.lock:
+            emulator.emulator.store.clusters[cluster_id]["_since"] -= 3600 * 1000  # the start is due now
+
+    thread = threading.Thread(target=release, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.emr_ray_emulator(cluster_start_delay=3600)
 def test_wait_for_cluster_reaches_running_with_one_line_per_state_change(emr_ray_emulator, caplog) -> None:
     hook = _hook()
     cluster_id = hook.create_ray_cluster(name="wait-running", head_spec=HEAD)
+    released = _start_after_polls(emr_ray_emulator, cluster_id)
     with caplog.at_level(logging.INFO):
-        cluster = hook.wait_for_cluster(cluster_id, poll_interval=FAST, timeout=30)
+        cluster = hook.wait_for_cluster(cluster_id, poll_interval=FAST, timeout=120)
+    released.join(5)
     assert cluster.cluster_id == cluster_id and cluster.state == "Running" and cluster.job_url
-    polls = emr_ray_emulator.calls["GetRayCluster"]
     lines = _state_lines(caplog, f"Ray cluster {cluster_id}")
-    assert polls > 2, polls  # it polled Starting several times...
+    assert emr_ray_emulator.calls["GetRayCluster"] > 3  # it polled Starting several times...
     assert len(lines) == 2, lines  # ...and logged each state once
     assert " is Starting after " in lines[0] and " changed Starting -> Running after " in lines[1]
 
@@ -69,7 +89,7 @@ def test_wait_for_cluster_times_out(emr_ray_emulator) -> None:
     hook = _hook()
     cluster_id = hook.create_ray_cluster(name="slow-cluster", head_spec=HEAD)
     with pytest.raises(AirflowException, match=r"is still Starting: not Running after \d+s \(deadline passed\)"):
-        hook.wait_for_cluster(cluster_id, poll_interval=0.05, timeout=timedelta(seconds=0.3))
+        hook.wait_for_cluster(cluster_id, poll_interval=0.05, timeout=timedelta(seconds=1.5))
     assert emr_ray_emulator.calls["GetRayCluster"] >= 2  # polled until the deadline, not once
 
 
@@ -87,15 +107,17 @@ def test_wait_for_cluster_raises_the_api_error_of_an_unknown_cluster(emr_ray_emu
         _hook().wait_for_cluster("rc-doesnotexist", poll_interval=FAST, timeout=30)
 
 
-@pytest.mark.emr_ray_emulator(cluster_start_delay=0.3)
+@pytest.mark.emr_ray_emulator(cluster_start_delay=3600)
 async def test_await_for_cluster(emr_ray_emulator, caplog) -> None:
     hook = _hook()
     cluster_id = await hook.acreate_ray_cluster(name="async-wait", head_spec=HEAD)
+    released = _start_after_polls(emr_ray_emulator, cluster_id)
     with caplog.at_level(logging.INFO):
-        cluster = await hook.await_for_cluster(cluster_id, poll_interval=FAST, timeout=30)
+        cluster = await hook.await_for_cluster(cluster_id, poll_interval=FAST, timeout=120)
+    released.join(5)
     assert cluster.state == "Running"
     lines = _state_lines(caplog, f"Ray cluster {cluster_id}")
-    assert len(lines) == 2 and emr_ray_emulator.calls["GetRayCluster"] > 2, lines
+    assert len(lines) == 2 and emr_ray_emulator.calls["GetRayCluster"] > 3, lines
 
 
 # ---- bad arguments: refused before any call --------------------------------------------------
